@@ -1,0 +1,79 @@
+"""What kube-apiserver's per-kind create strategies fill in, for the built-in kinds we serve.
+
+Only what clients are seen to rely on: namespace phase and finalizer, the Job selector and
+controller labels plus the scalar spec defaults, pod phase, and the CRD's status (crds.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recurringjob.devcluster import apierrors, crds
+from recurringjob.devcluster.registry import ResourceType
+
+Obj = dict[str, Any]
+
+
+def _namespace(obj: Obj) -> None:
+    name = obj["metadata"]["name"]
+    obj["metadata"]["labels"] = dict(obj["metadata"].get("labels") or {}, **{"kubernetes.io/metadata.name": name})
+    obj["spec"] = {"finalizers": ["kubernetes"]}
+    obj["status"] = {"phase": "Active"}
+
+
+def _pod(obj: Obj) -> None:
+    obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+def _job(obj: Obj) -> None:
+    meta = obj["metadata"]
+    spec = obj.get("spec")
+    template = spec.get("template") if isinstance(spec, dict) else None
+    pod_spec = template.get("spec") if isinstance(template, dict) else None
+    causes = []
+    if not isinstance(pod_spec, dict) or not pod_spec.get("containers"):
+        causes.append({"reason": "FieldValueRequired", "field": "spec.template.spec.containers",
+                       "message": "Required value"})
+    elif pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
+        causes.append({"reason": "FieldValueNotSupported", "field": "spec.template.spec.restartPolicy",
+                       "message": f'Unsupported value: "{pod_spec.get("restartPolicy") or ""}": supported values: '
+                                  '"OnFailure", "Never"'})
+    if causes:
+        raise apierrors.invalid("batch", "Job", meta["name"], causes)
+    assert isinstance(spec, dict) and isinstance(template, dict)
+    uid, name = meta["uid"], meta["name"]
+    controller = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
+                  "controller-uid": uid, "job-name": name}
+    tmeta = template["metadata"] = dict(template.get("metadata") or {})
+    tmeta["labels"] = dict(tmeta.get("labels") or {}, **controller)
+    spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+    for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6),
+                       ("completionMode", "NonIndexed"), ("suspend", False),
+                       ("podReplacementPolicy", "TerminatingOrFailed"), ("manualSelector", None)):
+        if value is not None:
+            spec.setdefault(key, value)
+    obj["status"] = {}
+
+
+_PREPARE = {
+    ("", "namespaces"): _namespace,
+    ("", "pods"): _pod,
+    ("batch", "jobs"): _job,
+    ("apiextensions.k8s.io", "customresourcedefinitions"): crds.prepare_create,
+}
+
+
+def prepare_create(rt: ResourceType, obj: Obj) -> None:
+    """Fill defaults / reject invalid built-ins; custom resources go through their schema."""
+    hook = _PREPARE.get(rt.rk)
+    if hook is not None:
+        hook(obj)
+    elif rt.crd_name is not None:
+        crds.prepare_custom(rt, obj)
+
+
+def prepare_update(rt: ResourceType, obj: Obj) -> None:
+    if rt.rk == ("apiextensions.k8s.io", "customresourcedefinitions"):
+        crds.validate_crd(obj)
+    elif rt.crd_name is not None:
+        crds.prepare_custom(rt, obj)

@@ -1,0 +1,421 @@
+"""The dev cluster's etcd: objects, one global revision, compare-and-swap, history, watch fan-out.
+
+Store API (Python, used by the HTTP layer, the garbage collector and the Job simulator)
+--------------------------------------------------------------------------------------
+`rk` is a resource key `(group, resource)`, e.g. `("batch", "jobs")` or `("", "configmaps")`.
+All methods run on the server's event loop; none of them awaits between reading and writing an
+object, so every write is atomic with respect to every other write. Failures raise
+`apierrors.ApiError` (404 NotFound, 409 AlreadyExists/Conflict, 422 Invalid, 410 Expired...).
+
+- `get(rk, namespace, name) -> dict` a copy of the object (404 if missing).
+- `list(rk, namespace=None, label_selector=None, field_selector=None) -> (items, revision)` copies
+  of the matching objects and the revision (int) they are consistent with. Selectors are kube's
+  text syntax ("app=x,tier!=db", "metadata.name=foo").
+- `create(rk, obj) -> dict` sets uid, creationTimestamp, resourceVersion, generation, name from
+  generateName; drops `status` for kinds with a status subresource (like kube).
+- `update(rk, obj, subresource=None) -> dict` replaces the object named by obj.metadata. If
+  obj.metadata.resourceVersion is set and not current: 409 Conflict. `subresource="status"` changes
+  only `.status`; a main-resource write keeps the stored `.status` when the kind has a status
+  subresource. A no-op write returns the current object without a new revision (like kube).
+  Removing the last finalizer of an object being deleted deletes it.
+- `delete(rk, namespace, name, propagation=None, preconditions=None) -> (deleted: bool, obj)`
+  deletes now, or sets deletionTimestamp when finalizers remain (deleted=False). `propagation` is
+  Background | Foreground | Orphan (None = the kind's default); dependents are handled by gc.py.
+- `watch(rk, namespace=None, since=None, label_selector=None, field_selector=None)` async iterator
+  of `(type, obj)` with type ADDED | MODIFIED | DELETED. `since=None`: ADDED for every current
+  object, then changes; `since=N`: every change after revision N, then changes (410 Expired if
+  N is older than the retained history). Objects yielded are copies.
+- `revision` the current revision; `subscribe(...)` the lower-level watch used by the HTTP layer.
+
+Stored objects are never mutated in place (every write stores a new dict), so internal readers
+may share them; the public methods above return copies so callers may edit what they get.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from recurringjob.devcluster import apierrors
+from recurringjob.devcluster.defaults import prepare_create, prepare_update
+from recurringjob.devcluster.registry import RK, Registry, ResourceType
+from recurringjob.devcluster.selectors import FieldSelector, LabelSelector
+
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (namespace or "", name)
+
+# Metadata only the server sets: a write can never change these.
+SERVER_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
+                   "deletionGracePeriodSeconds", "namespace", "name")
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # kube's generateName alphabet (no vowels)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Event:
+    """One committed change. `old` is the previous state for MODIFIED (selector transitions)."""
+
+    __slots__ = ("namespace", "obj", "old", "revision", "rk", "type")
+
+    def __init__(self, revision: int, rk: RK, type_: str, obj: Obj, old: Obj | None) -> None:
+        self.revision, self.rk, self.type, self.obj, self.old = revision, rk, type_, obj, old
+        self.namespace = obj["metadata"].get("namespace", "")
+
+
+class Subscription:
+    """A watcher's queue. Filled synchronously at commit time, so it never misses an event."""
+
+    def __init__(self, store: Store, rk: RK, namespace: str | None,
+                 labels: LabelSelector | None, fields: FieldSelector | None) -> None:
+        self._store, self.rk, self.namespace = store, rk, namespace
+        self._labels, self._fields = labels, fields
+        self._queue: deque[tuple[str, Obj, int]] = deque()
+        self._ready = asyncio.Event()
+        self.closed = False
+
+    def _matches(self, obj: Obj | None) -> bool:
+        if obj is None:
+            return False
+        if self._labels is not None and not self._labels.matches(obj["metadata"].get("labels") or {}):
+            return False
+        return self._fields is None or self._fields.matches(obj)
+
+    def offer(self, event: Event) -> None:
+        if self.namespace and event.namespace != self.namespace:
+            return
+        new_ok = self._matches(event.obj)
+        if event.type == "MODIFIED" and (self._labels is not None or self._fields is not None):
+            old_ok = self._matches(event.old)
+            if new_ok and not old_ok:
+                self._put("ADDED", event.obj, event.revision)
+            elif old_ok and not new_ok and event.old is not None:
+                gone = dict(event.old, metadata=dict(event.old["metadata"], resourceVersion=str(event.revision)))
+                self._put("DELETED", gone, event.revision)
+            elif new_ok:
+                self._put("MODIFIED", event.obj, event.revision)
+        elif new_ok:
+            self._put(event.type, event.obj, event.revision)
+
+    def _put(self, type_: str, obj: Obj, revision: int) -> None:
+        self._queue.append((type_, obj, revision))
+        self._ready.set()
+
+    def pending(self) -> bool:
+        return bool(self._queue)
+
+    async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:
+        """The next event (shared object: do not mutate), or None after `timeout` seconds."""
+        while not self._queue:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._queue.popleft()
+
+    def close(self) -> None:
+        self.closed = True
+        self._store._subscribers.get(self.rk, set()).discard(self)
+
+
+class Store:
+    def __init__(self, registry: Registry, history_limit: int = 10_000) -> None:
+        self.registry = registry
+        self.revision = 0
+        self._objects: dict[RK, dict[Key, Obj]] = {}
+        self._history: deque[Event] = deque(maxlen=history_limit)
+        self._compacted = 0  # every event after this revision is still in _history
+        self._subscribers: dict[RK, set[Subscription]] = {}
+        # Called synchronously after each commit (CRD serving, persistence, garbage collection).
+        self.listeners: list[Callable[[Event], None]] = []
+
+    # ---- reading -------------------------------------------------------------------------------
+    def type_of(self, rk: RK) -> ResourceType:
+        rt = self.registry.get(rk)
+        if rt is None:
+            raise apierrors.resource_not_found()
+        return rt
+
+    def peek(self, rk: RK, namespace: str | None, name: str) -> Obj | None:
+        """The stored object itself (shared: never mutate it), or None."""
+        return self._objects.get(rk, {}).get((namespace or "", name))
+
+    def get(self, rk: RK, namespace: str | None, name: str) -> Obj:
+        obj = self.peek(rk, namespace, name)
+        if obj is None:
+            raise apierrors.not_found(rk[0], rk[1], name)
+        return copy.deepcopy(obj)
+
+    def select(self, rk: RK, namespace: str | None = None, label_selector: str | None = None,
+               field_selector: str | None = None) -> list[Obj]:
+        """Matching stored objects (shared), sorted by namespace/name like kube's lists."""
+        labels, fields = parse_selectors(label_selector, field_selector)
+        bucket = self._objects.get(rk, {})
+        keys = sorted(k for k in bucket if not namespace or k[0] == namespace)
+        result = []
+        for key in keys:
+            obj = bucket[key]
+            if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
+                continue
+            if fields is not None and not fields.matches(obj):
+                continue
+            result.append(obj)
+        return result
+
+    def list(self, rk: RK, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> tuple[list[Obj], int]:
+        items = self.select(rk, namespace, label_selector, field_selector)
+        return copy.deepcopy(items), self.revision
+
+    def all_objects(self) -> list[tuple[RK, Obj]]:
+        return [(rk, obj) for rk, bucket in self._objects.items() for obj in bucket.values()]
+
+    # ---- writing -------------------------------------------------------------------------------
+    def _commit(self, rk: RK, type_: str, obj: Obj, old: Obj | None) -> None:
+        key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        bucket = self._objects.setdefault(rk, {})
+        if type_ == "DELETED":
+            bucket.pop(key, None)
+        else:
+            bucket[key] = obj
+        event = Event(self.revision, rk, type_, obj, old)
+        if len(self._history) == self._history.maxlen:
+            self._compacted = self._history[0].revision
+        self._history.append(event)
+        for sub in self._subscribers.get(rk, ()):
+            sub.offer(event)
+        for listener in self.listeners:
+            listener(event)
+
+    def _next_revision(self) -> str:
+        self.revision += 1
+        return str(self.revision)
+
+    def create(self, rk: RK, obj: Obj) -> Obj:
+        rt = self.type_of(rk)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise apierrors.bad_request("metadata must be an object")
+        namespace = meta.get("namespace") or "" if rt.namespaced else ""
+        if rt.namespaced and not namespace:
+            namespace = meta["namespace"] = "default"
+        if not rt.namespaced:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise apierrors.invalid(rt.group, rt.kind, "", [{
+                    "reason": "FieldValueRequired", "field": "metadata.name",
+                    "message": "Required value: name or generateName is required"}])
+            meta["name"] = meta["generateName"] + "".join(random.choices(NAME_CHARS, k=5))
+        name = meta["name"]
+        if rt.namespaced:
+            ns = self.peek(("", "namespaces"), None, namespace)
+            if ns is None:
+                raise apierrors.not_found("", "namespaces", namespace)
+            if ns["metadata"].get("deletionTimestamp"):
+                raise apierrors.ApiError(
+                    403, "Forbidden", f'{apierrors.qualified(rt.group, rt.resource)} "{name}" is forbidden: '
+                    f"unable to create new content in namespace {namespace} because it is being terminated",
+                    {"name": name, "kind": rt.resource, "group": rt.group})
+        if self.peek(rk, namespace, name) is not None:
+            raise apierrors.already_exists(rt.group, rt.resource, name)
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "managedFields"):
+            meta.pop(field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if rt.has_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if rt.has_status:
+            obj.pop("status", None)
+        prepare_create(rt, obj)
+        meta["resourceVersion"] = self._next_revision()
+        self._commit(rk, "ADDED", obj, None)
+        return obj
+
+    def update(self, rk: RK, obj: Obj, subresource: str | None = None) -> Obj:
+        """CAS-checked replace; see the module docstring. Takes ownership of `obj`."""
+        rt = self.type_of(rk)
+        meta = obj.get("metadata") or {}
+        name = meta.get("name", "")
+        namespace = (meta.get("namespace") or "default") if rt.namespaced else ""
+        current = self.peek(rk, namespace, name)
+        if current is None:
+            raise apierrors.not_found(rt.group, rt.resource, name)
+        cur_meta = current["metadata"]
+        if meta.get("uid") and meta["uid"] != cur_meta["uid"]:
+            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: UID in precondition: "
+                                     f"{meta['uid']}, UID in object meta: {cur_meta['uid']}")
+        if meta.get("resourceVersion") and meta["resourceVersion"] != cur_meta["resourceVersion"]:
+            raise apierrors.conflict(rt.group, rt.resource, name)
+        if subresource == "status":
+            new = dict(current)
+            if "status" in obj:
+                new["status"] = obj["status"]
+            else:
+                new.pop("status", None)
+        else:
+            new = obj
+            new_meta = dict(meta)
+            for field in SERVER_METADATA:
+                if field in cur_meta:
+                    new_meta[field] = cur_meta[field]
+                else:
+                    new_meta.pop(field, None)
+            new_meta.pop("managedFields", None)
+            new["metadata"] = new_meta
+            if rt.has_status:
+                if "status" in current:
+                    new["status"] = current["status"]
+                else:
+                    new.pop("status", None)
+        new["metadata"]["resourceVersion"] = cur_meta["resourceVersion"]
+        new.setdefault("apiVersion", current.get("apiVersion"))
+        new.setdefault("kind", current.get("kind"))
+        prepare_update(rt, new)
+        if new == current:
+            return current  # kube: a no-op write neither bumps the revision nor notifies watchers
+        if rt.has_generation and _spec_changed(current, new, rt.has_status):
+            new["metadata"]["generation"] = cur_meta.get("generation", 0) + 1
+        new["metadata"]["resourceVersion"] = self._next_revision()
+        self._commit(rk, "MODIFIED", new, current)
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            self._remove(rk, new)
+        return new
+
+    def delete(self, rk: RK, namespace: str | None, name: str, propagation: str | None = None,
+               preconditions: dict[str, Any] | None = None) -> tuple[bool, Obj]:
+        rt = self.type_of(rk)
+        current = self.peek(rk, namespace if rt.namespaced else None, name)
+        if current is None:
+            raise apierrors.not_found(rt.group, rt.resource, name)
+        cur_meta = current["metadata"]
+        pre = preconditions or {}
+        if pre.get("uid") and pre["uid"] != cur_meta["uid"]:
+            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: UID in precondition: "
+                                     f"{pre['uid']}, UID in object meta: {cur_meta['uid']}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != cur_meta["resourceVersion"]:
+            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: ResourceVersion in "
+                                     f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
+                                     f"{cur_meta['resourceVersion']}")
+        policy = propagation or rt.default_propagation
+        finalizers = list(cur_meta.get("finalizers") or [])
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        if policy == "Orphan" and "orphan" not in finalizers and self.has_dependents(cur_meta["uid"]):
+            finalizers.append("orphan")
+        if rk == ("", "namespaces"):  # the namespace controller (gc.py) empties it, then removes it
+            if cur_meta.get("deletionTimestamp"):
+                return False, current
+            return False, self._mark_deleting(rk, current, finalizers)
+        if finalizers:
+            if cur_meta.get("deletionTimestamp") and finalizers == cur_meta.get("finalizers"):
+                return False, current
+            return False, self._mark_deleting(rk, current, finalizers)
+        return True, self._remove(rk, current)
+
+    def _mark_deleting(self, rk: RK, current: Obj, finalizers: list[str]) -> Obj:
+        new = dict(current)
+        meta = new["metadata"] = dict(current["metadata"])
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = now_rfc3339()
+            meta["deletionGracePeriodSeconds"] = 0
+            if "generation" in meta:
+                meta["generation"] += 1
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if rk == ("", "namespaces"):
+            new["status"] = dict(new.get("status") or {}, phase="Terminating")
+        meta["resourceVersion"] = self._next_revision()
+        self._commit(rk, "MODIFIED", new, current)
+        return new
+
+    def _remove(self, rk: RK, current: Obj) -> Obj:
+        gone = dict(current)
+        gone["metadata"] = dict(current["metadata"], resourceVersion=self._next_revision())
+        self._commit(rk, "DELETED", gone, None)
+        return gone
+
+    def has_dependents(self, owner_uid: str) -> bool:
+        return any(ref.get("uid") == owner_uid
+                   for _, obj in self.all_objects() for ref in obj["metadata"].get("ownerReferences") or ())
+
+    # ---- watching ------------------------------------------------------------------------------
+    def subscribe(self, rk: RK, namespace: str | None = None, since: int | None = None,
+                  label_selector: str | None = None, field_selector: str | None = None
+                  ) -> tuple[Subscription, list[tuple[str, Obj, int]]]:
+        """A live subscription plus the initial events (replay after `since`, or synthetic ADDED)."""
+        labels, fields = parse_selectors(label_selector, field_selector)
+        if since is not None and since < self._compacted:
+            raise apierrors.expired(f"too old resource version: {since} ({self._compacted + 1})")
+        sub = Subscription(self, rk, namespace, labels, fields)
+        if since is None:
+            initial = [("ADDED", obj, int(obj["metadata"]["resourceVersion"]))
+                       for obj in self.select(rk, namespace, label_selector, field_selector)]
+        else:
+            for event in self._history:
+                if event.revision > since and event.rk == rk:
+                    sub.offer(event)
+            initial = list(sub._queue)
+            sub._queue.clear()
+        self._subscribers.setdefault(rk, set()).add(sub)
+        return sub, initial
+
+    async def watch(self, rk: RK, namespace: str | None = None, since: int | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None
+                    ) -> AsyncIterator[tuple[str, Obj]]:
+        sub, initial = self.subscribe(rk, namespace, since, label_selector, field_selector)
+        try:
+            for type_, obj, _ in initial:
+                yield type_, copy.deepcopy(obj)
+            while True:
+                item = await sub.next()
+                if item is not None:
+                    yield item[0], copy.deepcopy(item[1])
+        finally:
+            sub.close()
+
+    def close_watches(self) -> None:
+        for subs in list(self._subscribers.values()):
+            for sub in list(subs):
+                sub.close()
+                sub._ready.set()
+
+    # ---- persistence support -------------------------------------------------------------------
+    def load(self, revision: int, objects: list[tuple[RK, Obj]]) -> None:
+        """Restore state (journal.py); history starts empty, so older watches get 410."""
+        self._objects = {}
+        for rk, obj in objects:
+            meta = obj["metadata"]
+            self._objects.setdefault(rk, {})[(meta.get("namespace", ""), meta["name"])] = obj
+        self.revision = self._compacted = revision
+        self._history.clear()
+
+
+def _spec_changed(old: Obj, new: Obj, has_status: bool) -> bool:
+    """kube bumps generation on changes outside metadata (and outside status when it is a subresource)."""
+    ignored = {"metadata", "status"} if has_status else {"metadata"}
+    keys = (set(old) | set(new)) - ignored
+    return any(old.get(k) != new.get(k) for k in keys)
+
+
+def parse_selectors(label_selector: str | None, field_selector: str | None
+                    ) -> tuple[LabelSelector | None, FieldSelector | None]:
+    try:
+        labels = LabelSelector.parse(label_selector) if label_selector else None
+    except ValueError as exc:
+        raise apierrors.bad_request(f"unable to parse requirement: {exc}") from None
+    try:
+        fields = FieldSelector.parse(field_selector) if field_selector else None
+    except ValueError as exc:
+        raise apierrors.bad_request(f"invalid field selector: {exc}") from None
+    return labels, fields
