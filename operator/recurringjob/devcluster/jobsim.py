@@ -1,0 +1,275 @@
+"""A stand-in for the Job controller and the kubelet: Jobs start, run for a while, then finish.
+
+A created Job gets `status.startTime` and `active: 1`; after its duration it ends `Complete`
+(conditions SuccessCriteriaMet + Complete, `completionTime`, `succeeded`) or `Failed`
+(FailureTarget + Failed, reason BackoffLimitExceeded, `failed`), the way batch/v1 reports it
+since Kubernetes 1.31. `spec.activeDeadlineSeconds` ends it Failed/DeadlineExceeded, deleting it
+stops it, `spec.suspend: true` keeps it from starting. Per-Job annotations override the defaults:
+
+    devcluster.recurringjob.dev/duration: "3s"
+    devcluster.recurringjob.dev/outcome: Failed
+
+One task drives every Job: it consumes the store's Job events and keeps a heap of finish times,
+so ten thousand running Jobs cost ten thousand heap entries, not ten thousand tasks. Remaining
+time is derived from `status.startTime`, so Jobs restored from --data-dir still finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from recurringjob.devcluster import apierrors
+from recurringjob.devcluster.durations import parse_duration
+from recurringjob.devcluster.store import Obj, Store, Subscription, now_rfc3339
+from recurringjob.errors import UserError
+
+JOBS = ("batch", "jobs")
+DURATION_ANNOTATION = "devcluster.recurringjob.dev/duration"
+OUTCOME_ANNOTATION = "devcluster.recurringjob.dev/outcome"
+OUTCOMES = ("Complete", "Failed")
+_EVENTS_PER_YIELD = 200  # a burst of thousands of creates must not starve the HTTP handlers
+
+log = logging.getLogger(__name__)
+
+JobKey = tuple[str, str]  # (namespace, name)
+
+
+class JobSimulator:
+    def __init__(self, store: Store, default_duration: float, default_outcome: str) -> None:
+        if default_outcome not in OUTCOMES:
+            raise UserError(f"job outcome must be one of {', '.join(OUTCOMES)}, got {default_outcome!r}")
+        self.store = store
+        self.default_duration = default_duration
+        self.default_outcome = default_outcome
+        # key -> (uid, due on the loop clock); heap entries not matching it are stale and skipped.
+        self._running: dict[JobKey, tuple[str, float]] = {}
+        self._timers: list[tuple[float, int, JobKey, str]] = []
+        self._sequence = itertools.count()
+        self._subscription: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("Job simulator (per Job: annotations "
+                                          f"{DURATION_ANNOTATION}, {OUTCOME_ANNOTATION})")
+        group.add_argument("--job-duration", default="2s", metavar="DURATION",
+                           help="how long a simulated Job runs, e.g. 500ms, 2s, 1m (default 2s)")
+        group.add_argument("--job-outcome", default="Complete", metavar="|".join(OUTCOMES),
+                           help="how a simulated Job ends (default Complete)")
+
+    @classmethod
+    def from_args(cls, store: Store, args: argparse.Namespace) -> JobSimulator:
+        try:
+            duration = parse_duration(args.job_duration)
+        except ValueError as exc:
+            raise UserError(f"--job-duration: {exc}") from None
+        outcome = _outcome(args.job_outcome)
+        if outcome is None:
+            raise UserError(f"--job-outcome must be one of {', '.join(OUTCOMES)}, got {args.job_outcome!r}")
+        return cls(store, duration, outcome)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def start(self) -> None:
+        """Call after the store's state is loaded: Jobs already there are resumed from startTime."""
+        self._subscription, initial = self.store.subscribe(JOBS)
+        # cast: Store.subscribe's annotation says `list[...]` inside a class whose method is named list
+        for type_, job, _ in cast(Sequence[tuple[str, Obj, int]], initial):
+            self._on_event(type_, job)
+        self._task = asyncio.create_task(self._run(self._subscription), name="devcluster-jobsim")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+
+    async def _run(self, subscription: Subscription) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                self._fire_due_timers(loop.time())
+                timeout = max(0.0, self._timers[0][0] - loop.time()) if self._timers else None
+                event = await subscription.next(timeout)
+                handled = 0
+                while event is not None:
+                    self._on_event(event[0], event[1])
+                    handled += 1
+                    if handled % _EVENTS_PER_YIELD == 0:  # a long burst must not starve timers either
+                        await asyncio.sleep(0)
+                        self._fire_due_timers(loop.time())
+                    event = await subscription.next(0) if subscription.pending() else None
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one odd Job must not stop every other Job from finishing
+                log.exception("job simulator step failed")
+                await asyncio.sleep(0.1)
+
+    # ---- Job lifecycle -------------------------------------------------------------------------
+
+    def _on_event(self, type_: str, job: Obj) -> None:
+        meta = job["metadata"]
+        key: JobKey = (meta.get("namespace", ""), meta["name"])
+        status = job.get("status") or {}
+        if type_ == "DELETED" or meta.get("deletionTimestamp") or _finished(status):
+            self._running.pop(key, None)  # deletion stops it; finished Jobs need nothing more
+            return
+        spec = job.get("spec") or {}
+        if spec.get("suspend"):
+            if key in self._running or not _has_condition(status, "Suspended"):
+                self._suspend(key, job)
+            return
+        if not status.get("startTime") or _has_condition(status, "Suspended"):
+            self._start(key, job)
+        elif key not in self._running:
+            self._resume(key, job)  # running before a restart: only the remaining time is left
+
+    def _start(self, key: JobKey, job: Obj) -> None:
+        status = dict(job.get("status") or {})
+        status.update(startTime=now_rfc3339(), active=1, ready=1, terminating=0, uncountedTerminatedPods={})
+        if _has_condition(status, "Suspended"):
+            status["conditions"] = _set_condition(status, "Suspended", "False", "JobResumed", "Job resumed")
+        if self._write_status(job, status):
+            self._schedule(key, job, elapsed=0.0)
+
+    def _resume(self, key: JobKey, job: Obj) -> None:
+        started = _parse_time(job["status"]["startTime"])
+        elapsed = max(0.0, time.time() - started.timestamp()) if started else 0.0
+        self._schedule(key, job, elapsed)
+
+    def _schedule(self, key: JobKey, job: Obj, elapsed: float) -> None:
+        """Arm the finish timer: the Job's duration, or its activeDeadlineSeconds if sooner."""
+        remaining = self._duration(job) - elapsed
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        if isinstance(deadline, int | float) and not isinstance(deadline, bool):
+            remaining = min(remaining, deadline - elapsed)
+        due = asyncio.get_running_loop().time() + max(0.0, remaining)
+        uid = job["metadata"].get("uid", "")
+        self._running[key] = (uid, due)
+        heapq.heappush(self._timers, (due, next(self._sequence), key, uid))
+
+    def _suspend(self, key: JobKey, job: Obj) -> None:
+        self._running.pop(key, None)
+        status = {k: v for k, v in (job.get("status") or {}).items() if k not in ("active", "ready")}
+        status["conditions"] = _set_condition(status, "Suspended", "True", "JobSuspended", "Job suspended")
+        self._write_status(job, status)
+
+    def _fire_due_timers(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            due, _, key, uid = heapq.heappop(self._timers)
+            if self._running.get(key) != (uid, due):
+                continue  # deleted, suspended or re-armed since
+            del self._running[key]
+            job = self.store.peek(JOBS, key[0], key[1])
+            if job is None or job["metadata"].get("uid", "") != uid:
+                continue
+            self._finish(job)
+
+    def _finish(self, job: Obj) -> None:
+        spec = job.get("spec") or {}
+        status = {k: v for k, v in (job.get("status") or {}).items() if k not in ("active", "ready")}
+        status.update(terminating=0, uncountedTerminatedPods={})
+        deadline = spec.get("activeDeadlineSeconds")
+        started = _parse_time(status.get("startTime", ""))
+        over_deadline = (isinstance(deadline, int | float) and started is not None
+                         and self._duration(job) > deadline)
+        now = now_rfc3339()
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") == "Suspended"]
+        if over_deadline or self._outcome(job) == "Failed":
+            reason, message = (("DeadlineExceeded", "Job was active longer than specified deadline")
+                               if over_deadline else
+                               ("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+            status["failed"] = status.get("failed", 0) + 1
+            conditions += [_condition("FailureTarget", reason, message, now),
+                           _condition("Failed", reason, message, now)]
+        else:
+            message = "Reached expected number of succeeded pods"
+            status["succeeded"] = int(spec.get("completions") or 1)
+            status["completionTime"] = now
+            conditions += [_condition("SuccessCriteriaMet", "CompletionsReached", message, now),
+                           _condition("Complete", "CompletionsReached", message, now)]
+        status["conditions"] = conditions
+        self._write_status(job, status)
+
+    def _write_status(self, job: Obj, status: dict[str, Any]) -> bool:
+        """Status subresource write against the version we decided from; False if it moved on."""
+        meta = job["metadata"]
+        patch = {"metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
+                              "uid": meta.get("uid"), "resourceVersion": meta["resourceVersion"]},
+                 "status": status}
+        try:
+            self.store.update(JOBS, patch, subresource="status")
+        except apierrors.ApiError as exc:
+            # Conflict/NotFound: a newer event for this Job is queued and decides again.
+            log.debug("job status write for %s skipped: %s", meta["name"], exc.message)
+            return False
+        return True
+
+    def _duration(self, job: Obj) -> float:
+        text = _annotation(job, DURATION_ANNOTATION)
+        if text is not None:
+            try:
+                return parse_duration(text)
+            except ValueError:
+                log.warning("Job %s: bad %s %r, using the default", job["metadata"]["name"],
+                            DURATION_ANNOTATION, text)
+        return self.default_duration
+
+    def _outcome(self, job: Obj) -> str:
+        text = _annotation(job, OUTCOME_ANNOTATION)
+        return (_outcome(text) if text is not None else None) or self.default_outcome
+
+
+def _annotation(job: Obj, name: str) -> str | None:
+    """The Job's own annotation, else its pod template's (where CronJob users often put them)."""
+    for meta in (job.get("metadata"), ((job.get("spec") or {}).get("template") or {}).get("metadata")):
+        value = ((meta or {}).get("annotations") or {}).get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _outcome(text: str) -> str | None:
+    aliases = {"complete": "Complete", "succeeded": "Complete", "success": "Complete",
+               "failed": "Failed", "fail": "Failed", "failure": "Failed"}
+    return aliases.get(text.strip().lower())
+
+
+def _finished(status: dict[str, Any]) -> bool:
+    return _has_condition(status, "Complete") or _has_condition(status, "Failed")
+
+
+def _has_condition(status: dict[str, Any], type_: str) -> bool:
+    return any(c.get("type") == type_ and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _condition(type_: str, reason: str, message: str, now: str, status: str = "True") -> dict[str, str]:
+    return {"type": type_, "status": status, "reason": reason, "message": message,
+            "lastProbeTime": now, "lastTransitionTime": now}
+
+
+def _set_condition(status: dict[str, Any], type_: str, value: str, reason: str, message: str) -> list[Any]:
+    others = [c for c in status.get("conditions") or [] if c.get("type") != type_]
+    return [*others, _condition(type_, reason, message, now_rfc3339(), value)]
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
