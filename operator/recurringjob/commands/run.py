@@ -1,0 +1,191 @@
+"""`recurringjob run`: the operator. Every replica watches (warm caches); only the Lease holder acts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from typing import Any
+
+from recurringjob.errors import UserError
+
+log = logging.getLogger("recurringjob.run")
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _default_lease_namespace() -> str:
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    with contextlib.suppress(OSError):
+        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as f:
+            return f.read().strip() or "default"
+    return "default"
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {port}")
+    return port
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--namespace", "-n", dest="namespaces", action="append", default=[], metavar="NS",
+                        help="watch only this namespace (repeatable; glob patterns allowed); default: all")
+    parser.add_argument("--identity", help="Lease holder identity (default: hostname-pid; use the pod name)")
+    parser.add_argument("--lease-name", default="recurringjob-operator",
+                        help="Lease name (default: %(default)s)")
+    parser.add_argument("--lease-namespace", default=None,
+                        help="Lease namespace (default: $POD_NAMESPACE, the pod's namespace, or 'default')")
+    parser.add_argument("--health-port", type=_port, default=8081,
+                        help="/healthz port, 0 = off (default: %(default)s)")
+    parser.add_argument("--metrics-port", type=_port, default=8080,
+                        help="/metrics port, 0 = off (default: %(default)s)")
+    parser.add_argument("--lease-duration", type=float, default=15.0, metavar="SECONDS")
+    parser.add_argument("--renew-deadline", type=float, default=10.0, metavar="SECONDS")
+    parser.add_argument("--retry-period", type=float, default=2.0, metavar="SECONDS")
+    parser.add_argument("--workers", type=int, default=32,
+                        help="concurrent reconciles (default: %(default)s)")
+    parser.add_argument("--kubeconfig", default=None,
+                        help="kubeconfig file (default: in-cluster, else $KUBECONFIG)")
+    parser.add_argument("--context", default=None, help="kubeconfig context")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
+    """One paginated LIST of RecurringJobs and of our Jobs, into the cache (newer watch data wins)."""
+    from fnmatch import fnmatchcase
+
+    from recurringjob import GROUP, PLURAL, VERSION
+    from recurringjob.cache import NAME_LABEL
+    from recurringjob.kube import ApiError, job_path, list_objects, rj_path
+
+    exact = [ns for ns in namespaces if not any(ch in ns for ch in "*?[!")]
+    scopes = exact if namespaces and len(exact) == len(namespaces) else [""]
+    for scope in scopes:
+        rj_list = rj_path(scope) if scope else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+        job_list = job_path(scope) if scope else "/apis/batch/v1/jobs"
+        for path, selector, put in ((rj_list, None, cache.put_recurringjob),
+                                    (job_list, NAME_LABEL, cache.put_job)):
+            try:
+                async for obj in list_objects(api, path, label_selector=selector):
+                    namespace = (obj.get("metadata") or {}).get("namespace", "")
+                    if not namespaces or any(fnmatchcase(namespace, ns) for ns in namespaces):
+                        put(obj)
+            except ApiError as exc:  # e.g. the CRD is not installed yet: the watches will catch up
+                log.warning("priming the cache from %s: %s", path, exc)
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.lease_duration > args.renew_deadline > args.retry_period > 0:
+        raise UserError("need --lease-duration > --renew-deadline > --retry-period > 0 "
+                        f"(got {args.lease_duration}/{args.renew_deadline}/{args.retry_period})")
+    if args.lease_duration < 1:
+        raise UserError("--lease-duration must be at least 1 second (Leases count whole seconds)")
+    if not 1 <= args.workers <= 1024:
+        raise UserError("--workers must be between 1 and 1024")
+    if args.health_port and args.health_port == args.metrics_port:
+        raise UserError("--health-port and --metrics-port must differ")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Kopf logs every watch event at DEBUG/INFO; at 10k objects that is the operator's main CPU cost
+    logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    from recurringjob.kube import default_identity
+    return asyncio.run(run_operator(args, identity=args.identity or default_identity()))
+
+
+async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
+    import kopf
+
+    from recurringjob.cache import Cache
+    from recurringjob.handlers import WatchSink, build_registry, configure_settings
+    from recurringjob.kube import KubeApi
+    from recurringjob.launch import EventRecorder, Launcher
+    from recurringjob.leadership import Leadership
+    from recurringjob.metrics import Metrics
+    from recurringjob.scheduler import Scheduler
+
+    api = await KubeApi.from_environment(kubeconfig=args.kubeconfig, context=args.context,
+                                         user_agent=f"recurringjob-operator/{identity}")
+    metrics = Metrics()
+    metrics_server = metrics.serve(args.metrics_port) if args.metrics_port else None
+    cache = Cache()
+    lease_namespace = args.lease_namespace or _default_lease_namespace()
+    scheduler_box: list[Any] = []
+    leadership = Leadership(
+        api, name=args.lease_name, namespace=lease_namespace, identity=identity,
+        lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        on_started_leading=lambda: scheduler_box[0].start(),
+        on_stopped_leading=lambda: scheduler_box[0].stop(), metrics=metrics)
+    launcher = Launcher(api, is_leader=leadership.is_leader, cache=cache,
+                        events=EventRecorder(api, instance=identity), metrics=metrics)
+    scheduler = Scheduler(cache=cache, api=api, launcher=launcher, is_leader=leadership.is_leader,
+                          metrics=metrics, workers=args.workers)
+    scheduler_box.append(scheduler)
+    sink = WatchSink(cache, scheduler, metrics, leadership.is_leader)
+
+    async def login() -> kopf.ConnectionInfo:
+        cfg = api.configuration
+        return kopf.ConnectionInfo(
+            server=cfg.host, scheme="Bearer", token=await api.bearer_token(),
+            ca_path=cfg.ssl_ca_cert, insecure=not cfg.verify_ssl,
+            certificate_path=cfg.cert_file, private_key_path=cfg.key_file,
+            default_namespace=lease_namespace)
+
+    def probe() -> dict[str, Any]:
+        return {"identity": identity, "leader": leadership.is_leader(), "recurringjobs": len(cache),
+                "queued": scheduler.queue_size()}
+
+    registry = build_registry(sink, login=login, probe=probe)
+    settings = configure_settings(kopf.OperatorSettings())
+    kopf_stop = asyncio.Event()
+    kopf_ready = asyncio.Event()
+    stop = asyncio.Event()
+    namespaces = list(args.namespaces)
+    kopf_task = asyncio.create_task(kopf.operator(
+        registry=registry, settings=settings, standalone=True, clusterwide=not namespaces,
+        namespaces=namespaces, stop_flag=kopf_stop, ready_flag=kopf_ready,
+        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None,
+    ), name="kopf")
+    lease_task: asyncio.Task[None] | None = None
+    try:
+        ready_or_dead = asyncio.create_task(kopf_ready.wait())
+        await asyncio.wait({ready_or_dead, kopf_task}, return_when=asyncio.FIRST_COMPLETED)
+        ready_or_dead.cancel()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            # replaces Kopf's handlers: we release the Lease first, then stop Kopf ourselves
+            loop.add_signal_handler(sig, stop.set)
+        if not kopf_task.done():
+            # a leader must not plan from empty caches (it would think live Jobs are missing):
+            # list once before standing for election; the watches keep the caches current after
+            await prime_cache(api, cache, namespaces)
+            lease_task = asyncio.create_task(leadership.run(), name="leadership")
+            stop_waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop_waiter.cancel()
+    finally:
+        log.info("%s shutting down", identity)
+        await leadership.release()  # stops the scheduler via the callback, then frees the Lease
+        if lease_task is not None:
+            lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await lease_task
+        await scheduler.stop()
+        kopf_stop.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(kopf_task, 10)
+        await api.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+    if kopf_task.done() and not kopf_task.cancelled() and kopf_task.exception() is not None:
+        log.error("Kopf stopped: %s", kopf_task.exception())
+        return 1
+    return 0

@@ -1,0 +1,109 @@
+"""Kopf wiring only: watch events feed the caches, the scheduler and the metrics.
+
+Only `on.event` handlers: they write nothing to the objects (no annotations, no finalizers, unlike
+change handlers, timers and daemons). All handlers are `async def` so they run in the event loop
+next to the scheduler (Kopf runs sync handlers in threads).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import kopf
+
+from recurringjob import GROUP, PLURAL, VERSION
+from recurringjob.cache import NAME_LABEL, Cache, is_finished, key_of
+from recurringjob.launch import job_finished_facts
+from recurringjob.metrics import Metrics
+from recurringjob.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+class WatchSink:
+    """What a watch event means for us; kept apart from Kopf so it can be tested without it."""
+
+    def __init__(self, cache: Cache, scheduler: Scheduler, metrics: Metrics, is_leader: Callable[[], bool]):
+        self.cache = cache
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.is_leader = is_leader
+
+    def recurringjob_event(self, event: Mapping[str, Any]) -> None:
+        obj = event.get("object")
+        if not isinstance(obj, Mapping):
+            return
+        key = key_of(obj)
+        if event.get("type") == "DELETED":
+            self.cache.drop_recurringjob(key, (obj.get("metadata") or {}).get("uid"))
+            self.scheduler.forget(key)
+            self.metrics.forget(*key)
+            return
+        if self.cache.put_recurringjob(obj):
+            self.metrics.observe_recurringjob(obj)
+            self.scheduler.on_recurringjob_event(obj)
+
+    def job_event(self, event: Mapping[str, Any]) -> None:
+        obj = event.get("object")
+        if not isinstance(obj, Mapping):
+            return
+        if event.get("type") == "DELETED":
+            self.cache.drop_job(obj)
+            self.scheduler.on_job_event(obj, None, deleted=True)
+            return
+        previous, stored = self.cache.put_job(obj)
+        if not stored:
+            return
+        # count a completion once, where it is seen happen (not in the initial listing), by the leader
+        if (event.get("type") == "MODIFIED" and previous is not None and not is_finished(previous)
+                and is_finished(obj) and self.is_leader()):
+            facts = job_finished_facts(obj)
+            if facts is not None:
+                namespace, _ = key_of(obj)
+                owner = (obj.get("metadata") or {}).get("labels", {}).get(NAME_LABEL, "")
+                self.metrics.job_finished(namespace, owner, facts[0], facts[1])
+        self.scheduler.on_job_event(obj, previous, deleted=False)
+
+
+def build_registry(sink: WatchSink, *, login: Callable[[], Awaitable[kopf.ConnectionInfo]],
+                   probe: Callable[[], Mapping[str, Any]]) -> kopf.OperatorRegistry:
+    """A private registry (not Kopf's global one), so importing this module registers nothing."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    async def login_with_our_credentials(**_: Any) -> kopf.ConnectionInfo:
+        # the same server, token and TLS material as our own client: one identity per replica
+        return await login()
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def recurringjob_event(event: Mapping[str, Any], **_: Any) -> None:
+        sink.recurringjob_event(event)
+
+    @kopf.on.event("batch", "v1", "jobs", labels={NAME_LABEL: kopf.PRESENT}, registry=registry)
+    async def job_event(event: Mapping[str, Any], **_: Any) -> None:
+        sink.job_event(event)
+
+    @kopf.on.probe(id="recurringjob", registry=registry)
+    async def operator_state(**_: Any) -> Mapping[str, Any]:
+        return probe()
+
+    return registry
+
+
+def configure_settings(settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
+    """Kopf as a pure watcher: standalone, quiet, resilient to dropped or hung watch streams."""
+    settings.peering.standalone = True
+    settings.posting.enabled = False        # our own Warning events only; Kopf's would cost writes
+    settings.watching.label_selectors["batch", "v1", "jobs"] = NAME_LABEL  # server-side filter
+    settings.watching.server_timeout = 120  # the server ends each watch; Kopf resumes from its RV
+    settings.watching.client_timeout = 150  # a watch the server forgot (partition) ends anyway
+    settings.watching.connect_timeout = 10
+    settings.watching.inactivity_timeout = 60
+    settings.watching.reconnect_backoff = 0.2
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.networking.error_backoffs = (0.5, 1, 2, 3, 5, 8)
+    settings.queueing.idle_timeout = 2.0
+    return settings

@@ -1,0 +1,186 @@
+"""A thin JSON client over the `kubernetes.aio` ApiClient: one aiohttp session, plain dicts.
+
+Why not the generated API classes: in `kubernetes` >= 36 they validate every body and response
+through pydantic models, which costs far more CPU per call than the HTTP request itself and turns
+CRD objects into untyped blobs anyway. We reuse the library for what it is good at (kubeconfig and
+in-cluster loading, TLS, token refresh, the connection pool) and speak JSON dicts ourselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from kubernetes.aio.client.api_client import ApiClient
+from kubernetes.aio.client.configuration import Configuration
+from kubernetes.aio.config import incluster_config, kube_config
+from kubernetes.aio.config.config_exception import ConfigException
+
+from recurringjob import GROUP, PLURAL, VERSION, __version__
+from recurringjob.errors import UserError
+
+TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT = 20.0
+
+
+class ApiError(Exception):
+    """A failed API request. `status` 0 means no HTTP answer at all (connection error, timeout)."""
+
+    def __init__(self, status: int, reason: str, message: str = "", retry_after: float | None = None):
+        super().__init__(f"{status} {reason}: {message}" if message else f"{status} {reason}")
+        self.status = status
+        self.reason = reason  # the Status object's `reason` (AlreadyExists, Conflict, NotFound, ...)
+        self.message = message
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying the same request: server overload, outage or a network failure."""
+        return self.status in TRANSIENT_STATUSES
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # an HTTP date
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def rj_path(namespace: str, name: str = "", subresource: str = "") -> str:
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}"
+    if name:
+        path += f"/{quote(name)}"
+    if subresource:
+        path += f"/{subresource}"
+    return path
+
+
+def job_path(namespace: str, name: str = "") -> str:
+    path = f"/apis/batch/v1/namespaces/{quote(namespace)}/jobs"
+    return f"{path}/{quote(name)}" if name else path
+
+
+def lease_path(namespace: str, name: str = "") -> str:
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace)}/leases"
+    return f"{path}/{quote(name)}" if name else path
+
+
+def events_path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{quote(namespace)}/events"
+
+
+class KubeApi:
+    """JSON requests through one shared `ApiClient` (one aiohttp session for the whole process)."""
+
+    def __init__(self, configuration: Configuration, *, user_agent: str | None = None):
+        self.configuration = configuration
+        self.api_client = ApiClient(configuration)
+        self.api_client.user_agent = user_agent or f"recurringjob/{__version__}"
+        self._closed = False
+
+    @classmethod
+    async def from_environment(cls, *, kubeconfig: str | None = None, context: str | None = None,
+                               user_agent: str | None = None) -> KubeApi:
+        """In-cluster service account if present, else KUBECONFIG / ~/.kube/config (like kubectl)."""
+        configuration = Configuration()
+        try:
+            if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+                raise ConfigException("not in a cluster, or a kubeconfig was asked for")
+            incluster_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+            try:
+                await kube_config.load_kube_config(config_file=path, context=context,
+                                                   client_configuration=configuration,
+                                                   persist_config=False)
+            except (ConfigException, OSError) as exc:
+                where = path or "~/.kube/config"
+                raise UserError(f"cannot load a Kubernetes config (in-cluster or {where}): {exc}") from exc
+        return cls(configuration, user_agent=user_agent)
+
+    async def bearer_token(self) -> str | None:
+        """The current token (refreshed by the library's hook for in-cluster tokens), no scheme."""
+        value = await self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
+        if not value:
+            return None
+        return value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
+
+    async def request(self, method: str, path: str, *, body: Any = None,
+                      query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+                      content_type: str = "application/json",
+                      timeout: float = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109 - per-request budget
+        """Send one request; return the decoded JSON body, raise ApiError on anything but 2xx."""
+        url = self.configuration.host + path
+        if query:
+            url += "?" + urlencode(query)
+        headers = dict(self.api_client.default_headers)
+        headers["Accept"] = "application/json"
+        headers["Content-Type"] = content_type
+        auth_settings: dict[str, Any] = dict(await self.configuration.auth_settings())
+        for auth in auth_settings.values():
+            headers[str(auth["key"])] = str(auth["value"])
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self.api_client.rest_client.request(
+                    method, url, headers=headers, body=body,
+                    _request_timeout=aiohttp.ClientTimeout(total=timeout),
+                )
+                data = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(0, "NetworkError", f"{type(exc).__name__}: {exc}") from exc
+        if 200 <= response.status < 300:
+            return json.loads(data) if data else None
+        reason, message = response.reason or "", ""
+        try:
+            status_obj = json.loads(data)
+            reason = status_obj.get("reason") or reason
+            message = status_obj.get("message") or ""
+        except (ValueError, AttributeError):
+            message = data[:200].decode("utf-8", "replace")
+        raise ApiError(response.status, reason, message,
+                       retry_after=_retry_after(response.headers.get("Retry-After")))
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.api_client.close()
+
+
+async def list_objects(api: KubeApi, path: str, *, label_selector: str | None = None,
+                       page_size: int = 500) -> AsyncIterator[dict[str, Any]]:
+    """Every item of a (paginated) LIST, with apiVersion/kind filled in like a GET would."""
+    token = ""
+    while True:
+        query = {"limit": str(page_size)}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if token:
+            query["continue"] = token
+        page = await api.request("GET", path, query=query, timeout=60.0)
+        api_version, kind = page.get("apiVersion"), str(page.get("kind") or "").removesuffix("List")
+        for item in page.get("items") or ():
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+            yield item
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return
+
+
+def default_identity() -> str:
+    """hostname + pid: unique per process, readable in `kubectl get lease -o yaml`."""
+    return f"{socket.gethostname()}-{os.getpid()}"

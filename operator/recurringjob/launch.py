@@ -1,0 +1,213 @@
+"""Executes a planner Decision after its claim succeeded: delete (Replace), create, recover, prune.
+
+The claim is persisted before anything here runs, so every step may fail and be repeated: Job
+names are deterministic (AlreadyExists from our own earlier attempt means done), deletions of
+missing Jobs are fine, and whatever a crash leaves undone is redone by the next plan() (an
+`active` entry without its Job is recreated). Every write is preceded by a leadership check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from recurringjob import GROUP, KIND, VERSION
+from recurringjob.cache import Cache
+from recurringjob.claim import NotLeader, backoff_delay
+from recurringjob.kube import ApiError, KubeApi, events_path, job_path
+from recurringjob.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SCHEDULED_TIME_ANNOTATION = "recurringjob.dev/scheduled-time"
+T = TypeVar("T")
+
+
+class DecisionLike(Protocol):
+    """The parts of planner.Decision that launching needs."""
+
+    action: str
+    scheduled_time: datetime | None
+    job_name: str | None
+    missed: int
+    warnings: tuple[str, ...]
+    reason: str
+    job: dict[str, Any] | None
+    recreate: tuple[dict[str, Any], ...]
+    delete_active: tuple[str, ...]
+    prune: tuple[str, ...]
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _scheduled_time(job: Mapping[str, Any]) -> float | None:
+    value = (_meta(job).get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else None
+    except ValueError:
+        return None
+
+
+class EventRecorder:
+    """Warning Events about RecurringJobs; one POST each, repeats of one (uid, reason, message) muted."""
+
+    def __init__(self, api: KubeApi, *, instance: str, mute_seconds: float = 300.0, max_keys: int = 20_000):
+        self.api = api
+        self.instance = instance
+        self.mute_seconds = mute_seconds
+        self.max_keys = max_keys
+        self._last_posted: dict[tuple[str, str, str], float] = {}
+
+    async def warn(self, rj: Mapping[str, Any], reason: str, message: str) -> None:
+        meta = _meta(rj)
+        mute_key = (str(meta.get("uid")), reason, message)
+        now = time.monotonic()
+        if now - self._last_posted.get(mute_key, -1e18) < self.mute_seconds:
+            return
+        if len(self._last_posted) >= self.max_keys:
+            self._last_posted.clear()
+        self._last_posted[mute_key] = now
+        stamp = _now_rfc3339()
+        event = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": f"{meta.get('name')}.", "namespace": meta.get("namespace")},
+            "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": meta.get("name"),
+                               "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "type": "Warning", "reason": reason, "message": message[:1024],
+            "source": {"component": "recurringjob-operator"},
+            "reportingComponent": "recurringjob.dev/operator", "reportingInstance": self.instance,
+            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+        }
+        try:
+            await self.api.request("POST", events_path(str(meta.get("namespace"))), body=event)
+        except ApiError as exc:  # events are best effort: never block or fail a launch for one
+            log.warning("could not post event %s for %s/%s: %s", reason, meta.get("namespace"),
+                        meta.get("name"), exc)
+
+
+class Launcher:
+    def __init__(self, api: KubeApi, *, is_leader: Callable[[], bool], cache: Cache,
+                 events: EventRecorder, metrics: Metrics | None = None, attempts: int = 6):
+        self.api = api
+        self.is_leader = is_leader
+        self.cache = cache
+        self.events = events
+        self.metrics = metrics
+        self.attempts = attempts
+
+    async def execute(self, rj: Mapping[str, Any], decision: DecisionLike) -> None:
+        """Carry out `decision` for `rj` (the object returned by the successful claim)."""
+        meta = _meta(rj)
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        for job_name in decision.delete_active:
+            await self._delete_job(namespace, job_name)
+        if decision.job is not None:
+            created = await self._create_job(rj, decision.job)
+            if created:
+                self._count(namespace, name, "launched")
+        for manifest in decision.recreate:
+            if await self._create_job(rj, manifest):
+                self._count(namespace, name, "recovered")
+        if decision.action == "skip":
+            self._count(namespace, name, "skipped")
+        self._count(namespace, name, "missed", decision.missed)
+        for job_name in decision.prune:
+            await self._delete_job(namespace, job_name)
+        for reason in decision.warnings:
+            await self.events.warn(rj, reason, decision.reason)
+
+    def _count(self, namespace: str, name: str, result: str, amount: int = 1) -> None:
+        if self.metrics is not None:
+            self.metrics.count_occurrences(namespace, name, result, amount)
+
+    async def _create_job(self, rj: Mapping[str, Any], manifest: Mapping[str, Any]) -> bool:
+        """Create a Job; True if this call created it. Our own existing Job counts as done."""
+        namespace = str(_meta(rj).get("namespace"))
+        job_name = str(_meta(manifest).get("name"))
+        for _ in range(self.attempts):
+            try:
+                created = await self._retrying(lambda: self.api.request(
+                    "POST", job_path(namespace), body=manifest))
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            else:
+                self._observe_lag(manifest)
+                self.cache.put_job(created)
+                return True
+            try:
+                existing = await self._retrying(
+                    lambda: self.api.request("GET", job_path(namespace, job_name)))
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue  # a 409 without the Job (e.g. deleted meanwhile): try the create again
+                raise
+            self.cache.put_job(existing)
+            owners = _meta(existing).get("ownerReferences") or ()
+            if any(ref.get("uid") == _meta(rj).get("uid") for ref in owners):
+                return False  # our own earlier attempt (or another leader's): the occurrence is launched
+            await self.events.warn(rj, "JobNameTaken",
+                                   f"Job {job_name} already exists and is not owned by this RecurringJob; "
+                                   f"the occurrence is missed")
+            self._count(namespace, str(_meta(rj).get("name")), "missed")
+            return False
+        raise ApiError(409, "Conflict", f"Job {job_name}: create kept conflicting")
+
+    async def _delete_job(self, namespace: str, job_name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        try:
+            await self._retrying(lambda: self.api.request(
+                "DELETE", job_path(namespace, job_name), body=body,
+                query={"propagationPolicy": "Background"}))
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+
+    def _observe_lag(self, manifest: Mapping[str, Any]) -> None:
+        scheduled = _scheduled_time(manifest)
+        if self.metrics is not None and scheduled is not None:
+            self.metrics.launch_lag.observe(max(0.0, time.time() - scheduled))
+
+    async def _retrying(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Retry transient failures (500/503/429/timeouts) with backoff, honouring Retry-After."""
+        for attempt in range(self.attempts):
+            if not self.is_leader():
+                raise NotLeader()
+            try:
+                return await send()
+            except ApiError as exc:
+                if not exc.transient or attempt == self.attempts - 1:
+                    raise
+                await asyncio.sleep(backoff_delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")
+
+
+def job_finished_facts(job: Mapping[str, Any]) -> tuple[bool, float | None] | None:
+    """(succeeded, duration seconds) of a finished Job, None while it runs."""
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or ():
+        if condition.get("status") != "True" or condition.get("type") not in ("Complete", "Failed"):
+            continue
+        duration = None
+        start = status.get("startTime")
+        end = status.get("completionTime") or condition.get("lastTransitionTime")
+        if start and end:
+            try:
+                duration = (datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+                            - datetime.fromisoformat(str(start).replace("Z", "+00:00"))).total_seconds()
+            except ValueError:
+                duration = None
+        return condition.get("type") == "Complete", duration
+    return None
+

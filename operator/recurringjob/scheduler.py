@@ -1,0 +1,239 @@
+"""The leader's scheduler: one time-ordered queue, a bounded worker pool, one reconcile per key at once.
+
+A heap of (due, seq, key) entries, with `_due[key]` holding the only live entry of each key
+(stale heap entries are skipped when popped, which keeps enqueue O(log n) with no removal).
+One dispatcher task sleeps until the earliest entry is due (or an earlier one arrives) and hands
+due keys to a fixed pool of workers. A key being reconciled is never handed out again: a wakeup
+that arrives meanwhile is remembered and replayed once the reconcile ends (coalescing).
+No task per object, no polling over all objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from recurringjob.cache import Cache, Key, is_finished, owner_key
+from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
+from recurringjob.kube import ApiError, KubeApi
+from recurringjob.launch import DecisionLike, Launcher
+from recurringjob.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], Any]
+
+IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
+
+
+class Scheduler:
+    def __init__(self, *, cache: Cache, api: KubeApi, launcher: Launcher, is_leader: Callable[[], bool],
+                 metrics: Metrics | None = None, plan: PlanFn | None = None, workers: int = 32,
+                 conflict_retries: int = 3, error_delay: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        if plan is None:
+            from recurringjob.planner import plan as planner_plan
+            plan = planner_plan
+        self.cache = cache
+        self.api = api
+        self.launcher = launcher
+        self.is_leader = is_leader
+        self.metrics = metrics
+        self.plan = plan
+        self.workers = workers
+        self.conflict_retries = conflict_retries
+        self.error_delay = error_delay
+        self.clock = clock
+        self.now = now
+        self._heap: list[tuple[float, int, Key]] = []
+        self._due: dict[Key, tuple[float, int]] = {}
+        self._seq = itertools.count()
+        self._ready: asyncio.Queue[Key] = asyncio.Queue()
+        self._ready_set: set[Key] = set()
+        self._running: set[Key] = set()
+        self._rerun: set[Key] = set()
+        self._written_rv: dict[Key, str] = {}  # the resourceVersion our last claim produced, per key
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self._tasks)
+
+    # lifecycle (leadership callbacks)
+    def start(self) -> None:
+        """Begin acting: every known RecurringJob is planned now (recovery goes through plan())."""
+        if self._tasks:
+            return
+        self._tasks.append(asyncio.create_task(self._dispatch(), name="scheduler-dispatch"))
+        for index in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"scheduler-worker-{index}"))
+        for key in self.cache.recurringjob_keys():
+            self.enqueue(key)
+        log.info("scheduler started: %d RecurringJobs queued, %d workers", len(self._due), self.workers)
+
+    async def stop(self) -> None:
+        """Stop acting at once; in-flight reconciles are cancelled (their claims are safe either way)."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._heap.clear()
+        self._due.clear()
+        self._ready = asyncio.Queue()
+        self._ready_set.clear()
+        self._running.clear()
+        self._rerun.clear()
+        if self.metrics is not None:
+            self.metrics.queue_size.set(0)
+        if tasks:
+            log.info("scheduler stopped")
+
+    # feeding
+    def enqueue(self, key: Key, delay: float = 0.0) -> None:
+        """Plan `key` after `delay` seconds, or sooner if it is already due sooner."""
+        if not self._tasks:
+            return
+        due = self.clock() + max(0.0, delay)
+        current = self._due.get(key)
+        if current is not None and current[0] <= due:
+            return
+        seq = next(self._seq)
+        self._due[key] = (due, seq)
+        heapq.heappush(self._heap, (due, seq, key))
+        if self._heap[0][1] == seq:
+            self._wake.set()  # new earliest entry: the dispatcher must re-arm its sleep
+
+    def forget(self, key: Key) -> None:
+        self._due.pop(key, None)
+        self._rerun.discard(key)
+        self._written_rv.pop(key, None)
+
+    def on_recurringjob_event(self, rj: Mapping[str, Any]) -> None:
+        """A watch event (already cached): plan it unless it is the echo of our own last write."""
+        meta = rj.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if self._written_rv.get(key) != meta.get("resourceVersion"):
+            self.enqueue(key)
+
+    def on_job_event(self, job: Mapping[str, Any], previous: Mapping[str, Any] | None, deleted: bool) -> None:
+        """Finished or vanished Jobs change the owner's bookkeeping (active, last*Time, history)."""
+        owner = owner_key(job)
+        if owner is None:
+            return
+        if deleted or (is_finished(job) and (previous is None or not is_finished(previous))):
+            self.enqueue(owner)
+
+    def queue_size(self) -> int:
+        return len(self._due)
+
+    # machinery
+    async def _dispatch(self) -> None:
+        while True:
+            now = self.clock()
+            while self._heap and self._heap[0][0] <= now:
+                due, seq, key = heapq.heappop(self._heap)
+                if self._due.get(key) != (due, seq):
+                    continue  # superseded entry
+                del self._due[key]
+                self._hand_out(key)
+            if self.metrics is not None:
+                self.metrics.queue_size.set(len(self._due))
+            timeout = self._heap[0][0] - now if self._heap else None
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _hand_out(self, key: Key) -> None:
+        if key in self._running:
+            self._rerun.add(key)  # coalesce: replay once the running reconcile ends
+        elif key not in self._ready_set:
+            self._ready_set.add(key)
+            self._ready.put_nowait(key)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._ready.get()
+            self._ready_set.discard(key)
+            self._running.add(key)
+            delay: float | None = None
+            try:
+                delay = await self._reconcile_safely(key)
+            finally:
+                self._running.discard(key)
+            if key in self._rerun:
+                self._rerun.discard(key)
+                delay = 0.0
+            if delay is not None and self.cache.recurringjob(key) is not None:
+                self.enqueue(key, delay)
+
+    async def _reconcile_safely(self, key: Key) -> float | None:
+        started = time.monotonic()
+        try:
+            return await self.reconcile(key)
+        except NotLeader:
+            return None
+        except ApiError as exc:
+            log.warning("reconcile %s/%s: %s; retrying in %.1fs", *key, exc, self.error_delay)
+            return self.error_delay
+        except Exception:
+            log.exception("reconcile %s/%s failed; retrying in 30s", *key)
+            return 30.0
+        finally:
+            if self.metrics is not None:
+                self.metrics.reconcile_duration.observe(time.monotonic() - started)
+
+    async def reconcile(self, key: Key) -> float | None:
+        """plan -> claim (CAS) -> launch; returns seconds until the next plan (None: only on change)."""
+        rj = self.cache.recurringjob(key)
+        for _ in range(self.conflict_retries + 1):
+            if rj is None or not self.is_leader():
+                return None
+            decision: DecisionLike = self.plan(rj, self.cache.jobs_of(key), self.now())
+            status = getattr(decision, "status", None)
+            current_status = rj.get("status") or {}
+            changes_status = status is not None and status != current_status
+            creates_or_deletes = bool(decision.job or decision.recreate or decision.delete_active)
+            wrote = False
+            if changes_status or creates_or_deletes:
+                # creating or replacing Jobs always goes through a claim, even with an unchanged
+                # status: the resourceVersion check proves the decision was made from current state
+                try:
+                    written = await claim(self.api, rj, status if status is not None else current_status,
+                                          is_leader=self.is_leader, metrics=self.metrics)
+                except ClaimConflict:
+                    rj = await self._refresh(key)
+                    continue
+                except RecurringJobGone:
+                    self.cache.drop_recurringjob(key)
+                    return None
+                self._written_rv[key] = str((written.get("metadata") or {}).get("resourceVersion"))
+                self.cache.put_recurringjob(written)
+                rj, wrote = written, True
+            if wrote or decision.prune or decision.warnings:
+                # pruning without a claim is safe: plan() only prunes finished Jobs outside `active`
+                await self.launcher.execute(rj, decision)
+            requeue = getattr(decision, "requeue_after", None)
+            if requeue is None:
+                return None
+            return max(float(requeue), 0.0 if wrote else IDLE_REQUEUE_FLOOR)
+        return 1.0  # kept conflicting: someone else is writing; look again shortly
+
+    async def _refresh(self, key: Key) -> Mapping[str, Any] | None:
+        try:
+            fresh = await read_recurringjob(self.api, *key)
+        except RecurringJobGone:
+            self.cache.drop_recurringjob(key)
+            return None
+        self.cache.put_recurringjob(fresh)
+        return self.cache.recurringjob(key)
