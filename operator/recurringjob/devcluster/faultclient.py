@@ -12,6 +12,7 @@ The chaos harness and tests use it from plain synchronous code, e.g.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -30,6 +31,11 @@ class FaultClient:
     def __init__(self, base_url: str, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._ssl: ssl.SSLContext | None = None
+        if self.base_url.startswith("https:"):
+            self._ssl = ssl.create_default_context()
+            self._ssl.check_hostname = False
+            self._ssl.verify_mode = ssl.CERT_NONE  # the dev cluster's own throwaway certificate
 
     def get(self) -> dict[str, Any]:
         return self._call("GET", "")
@@ -75,7 +81,7 @@ class FaultClient:
         request = urllib.request.Request(self.base_url + ADMIN_PATH + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout, context=self._ssl) as response:
                 result: dict[str, Any] = json.loads(response.read())
                 return result
         except urllib.error.HTTPError as exc:
