@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -74,43 +74,55 @@ class ManagedProcess:
         self.signal_group(signal.SIGCONT)
         self.paused = False
 
-    def stop(self, grace: float = 5.0) -> int | None:
-        """SIGCONT + SIGTERM, SIGKILL after `grace` seconds; the group is killed either way."""
+    def request_stop(self) -> None:
+        """SIGCONT + SIGTERM: ask the group to finish (a stopped process cannot act on SIGTERM)."""
         if self.alive():
             self.signal_group(signal.SIGCONT)
             self.signal_group(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
-        # Whatever the leader of the group did, nothing of the group may outlive it.
+        self.paused = False
+
+    def finish_stop(self, deadline: float) -> int | None:
+        """Wait for the requested stop until `deadline` (monotonic), then SIGKILL the whole group."""
+        try:
+            self.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever the group's leader did, nothing of the group may outlive it.
         self.signal_group(signal.SIGKILL)
         try:
             self.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        self.paused = False
         return self.popen.returncode
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGCONT + SIGTERM, SIGKILL after `grace` seconds; the group is killed either way."""
+        self.request_stop()
+        return self.finish_stop(time.monotonic() + grace)
 
 
 class Supervisor:
-    """Starts named children and stops them all, last started first."""
+    """Starts named children and stops them all: clients first, then servers (`stop_last`)."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.processes: dict[str, ManagedProcess] = {}
-        self._order: list[str] = []
+        self._stop_last: set[str] = set()
 
-    def start(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None) -> ManagedProcess:
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None, stop_last: bool = False
+    ) -> ManagedProcess:
+        """Start `name`. `stop_last`: a server the others talk to, stopped after all of them."""
         old = self.processes.get(name)
         if old is not None and old.alive():
             raise RuntimeError(f"process {name} is already running")
         environment = env if env is not None else os.environ
         process = ManagedProcess(name, argv, environment, self.log_dir / f"{name}.log")
         self.processes[name] = process
-        if name in self._order:
-            self._order.remove(name)
-        self._order.append(name)
+        if stop_last:
+            self._stop_last.add(name)
+        else:
+            self._stop_last.discard(name)
         return process
 
     def get(self, name: str) -> ManagedProcess:
@@ -119,9 +131,18 @@ class Supervisor:
     def stop(self, name: str, grace: float = 5.0) -> int | None:
         return self.processes[name].stop(grace)
 
+    def stop_many(self, names: Iterable[str], grace: float = 5.0) -> None:
+        """Stop in parallel: one grace period for all, not one each."""
+        chosen = [self.processes[name] for name in names]
+        for process in chosen:
+            process.request_stop()
+        deadline = time.monotonic() + grace
+        for process in chosen:
+            process.finish_stop(deadline)
+
     def stop_all(self, grace: float = 5.0) -> None:
-        for name in reversed(self._order):
-            self.processes[name].stop(grace)
+        self.stop_many([n for n in self.processes if n not in self._stop_last], grace)
+        self.stop_many([n for n in self.processes if n in self._stop_last], grace)
 
     def __enter__(self) -> Supervisor:
         return self
@@ -175,7 +196,7 @@ class DevClusterProcess:
             *(["--data-dir", str(self.data_dir)] if self.data_dir else []),
             *self.extra_args,
         )  # fmt: skip
-        process = self.supervisor.start(self.name, argv)
+        process = self.supervisor.start(self.name, argv, stop_last=True)
         deadline = time.monotonic() + timeout
         while not self.kubeconfig.exists():
             if not process.alive():
