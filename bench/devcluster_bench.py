@@ -58,9 +58,12 @@ class Result:
 class DevCluster:
     """The dev cluster as a subprocess; ready when it has written its kubeconfig."""
 
-    def __init__(self, workdir: Path, audit_log: Path | None, extra: list[str]) -> None:
+    def __init__(self, workdir: Path, audit_log: Path | None, extra: list[str],
+                 profile: Path | None = None) -> None:
         self.kubeconfig = workdir / ("kubeconfig-audit" if audit_log else "kubeconfig")
-        cmd = [sys.executable, "-m", "recurringjob.cli", "devcluster", "--port", "0",
+        # cProfile writes its file when the server exits normally, i.e. on our SIGTERM.
+        python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+        cmd = [*python, "-m", "recurringjob.cli", "devcluster", "--port", "0",
                "--kubeconfig", str(self.kubeconfig), *extra]
         if audit_log:
             cmd += ["--audit-log", str(audit_log)]
@@ -186,6 +189,13 @@ def print_table(rows: list[dict[str, Any]], concurrency: int) -> None:
               f"{r['per_second']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_ms']:>8.2f}")
 
 
+def print_hot_spots(profile: Path, limit: int = 25) -> None:
+    import pstats
+
+    print(f"\n--- server hot spots ({profile}) ---")
+    pstats.Stats(str(profile)).sort_stats("tottime").print_stats(limit)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measured phase")
@@ -194,18 +204,25 @@ def main() -> int:
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra flag for `recurringjob devcluster` (repeatable), e.g."
                         " --server-arg=--data-dir=D")
+    parser.add_argument("--profile", metavar="FILE", type=Path,
+                        help="run the server under cProfile, save the stats to FILE and print the hot spots")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="devcluster-bench-") as tmp:
         workdir = Path(tmp)
         for audit in (False,) if args.no_audit else (False, True):
-            cluster = DevCluster(workdir, workdir / "audit.jsonl" if audit else None, args.server_arg)
+            suffix = f".audit-{'on' if audit else 'off'}.prof"
+            profile = args.profile.with_suffix(suffix) if args.profile else None
+            audit_log = workdir / "audit.jsonl" if audit else None
+            cluster = DevCluster(workdir, audit_log, args.server_arg, profile)
             try:
                 results = asyncio.run(bench_server(cluster.server, cluster.token, audit,
                                                    args.concurrency, args.seconds))
             finally:
                 cluster.stop()
             rows += [r.row() for r in results]
+            if profile:
+                print_hot_spots(profile)
     print_table(rows, args.concurrency)
     summary = {"benchmark": "devcluster", "concurrency": args.concurrency, "seconds": args.seconds,
                "cpus": os.cpu_count(), "results": rows}
