@@ -1,0 +1,314 @@
+"""The pure planner: `plan(rj, jobs, now) -> Decision`. No I/O, no clock, never raises.
+
+The cursor model: `status.nextScheduleTime` is the earliest occurrence not yet decided. A
+decision (launch, skip, miss) moves it forward, and writing the new status with the
+resourceVersion it was planned from is the claim: two planners can never both advance the
+same cursor, so one occurrence is launched at most once.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from recurringjob.cron import Schedule, ScheduleError
+from recurringjob.jobs import build_job, job_name
+from recurringjob.planner_status import (
+    Bookkeeping,
+    InvalidSpec,
+    Spec,
+    bookkeep,
+    job_ref,
+    parse_time,
+    read_spec,
+    set_condition,
+)
+from recurringjob.timeutil import format_rfc3339, to_utc, truncate_to_second
+
+TOO_MANY_MISSED = 100  # CronJob's threshold for the TooManyMissedTimes warning
+MISSED_COUNT_CAP = 1000  # cron occurrences are counted by iteration, at most this many per decision
+ON_TIME_TOLERANCE_SECONDS = 60  # catchUp None: how late an occurrence may be noticed and still run
+_ONE_SECOND = timedelta(seconds=1)
+_TOLERANCE = ON_TIME_TOLERANCE_SECONDS
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["launch", "wait", "skip"]
+    scheduled_time: datetime | None = None
+    job_name: str | None = None
+    next_schedule_time: datetime | None = None
+    requeue_after: float | None = None
+    delete_active: tuple[str, ...] = ()
+    missed: int = 0
+    warnings: tuple[str, ...] = ()
+    reason: str = ""
+    status: dict[str, Any] | None = None
+    job: dict[str, Any] | None = None
+    recreate: tuple[dict[str, Any], ...] = ()
+    prune: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The `recurringjob plan` output."""
+        return {
+            "action": self.action,
+            "scheduledTime": format_rfc3339(self.scheduled_time) if self.scheduled_time else None,
+            "jobName": self.job_name,
+            "nextScheduleTime": format_rfc3339(self.next_schedule_time) if self.next_schedule_time else None,
+            "requeueAfterSeconds": self.requeue_after,
+            "deleteActive": list(self.delete_active),
+            "missed": self.missed,
+            "warnings": list(self.warnings),
+            "reason": self.reason,
+        }
+
+
+def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> Decision:
+    """Decide what to do for RecurringJob `rj` at `now`, given the Jobs it owns."""
+    try:
+        return _Planner(rj, jobs, now).decide()
+    except Exception as exc:  # the contract: never raise; a bug must not stop other RecurringJobs
+        return Decision(
+            action="wait",
+            requeue_after=60.0,
+            warnings=("PlannerError",),
+            reason=f"The planner failed on this object ({type(exc).__name__}: {exc}); nothing was done.",
+        )
+
+
+def _fmt(t: datetime) -> str:
+    return format_rfc3339(t)
+
+
+class _Planner:
+    def __init__(self, rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> None:
+        self.rj = rj
+        self.jobs = jobs
+        self.now = to_utc(now)
+        self.now_s = truncate_to_second(self.now)  # occurrences and deadlines are whole seconds
+        metadata = rj.get("metadata") if isinstance(rj, Mapping) else None
+        self.metadata: Mapping[str, Any] = metadata if isinstance(metadata, Mapping) else {}
+        self.name = str(self.metadata.get("name", ""))
+        self.namespace = self.metadata.get("namespace")
+        self.generation = self.metadata.get("generation")
+        raw_status = rj.get("status") if isinstance(rj, Mapping) else None
+        self.old_status: dict[str, Any] = dict(raw_status) if isinstance(raw_status, Mapping) else {}
+        self.status = copy.deepcopy(self.old_status)
+        if isinstance(self.generation, int):
+            self.status["observedGeneration"] = self.generation
+        self.warnings: list[str] = []
+        self.missed = 0
+
+    # -- entry -----------------------------------------------------------------------------------
+
+    def decide(self) -> Decision:
+        try:
+            spec = read_spec(self.rj)
+        except InvalidSpec as exc:
+            self._apply_bookkeeping(bookkeep(self.rj, self.old_status, self.jobs, self.now, None))
+            return self._not_ready("InvalidSpec", str(exc))
+        book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec)
+        self._apply_bookkeeping(book)
+        try:
+            schedule = Schedule.parse(spec.schedule, spec.time_zone)
+        except ScheduleError as exc:
+            return self._not_ready(exc.reason, exc.message, book)
+        schedule, cursor, edited = self._anchor(spec, schedule)
+        self._set_conditions(spec)
+        if spec.suspend:
+            due = schedule.count(cursor - _ONE_SECOND, self.now, MISSED_COUNT_CAP)
+            pending = (f" {due} occurrence(s) came due since; catchUp {spec.catch_up} applies on resume."
+                       if due else "")
+            self.status["nextScheduleTime"] = _fmt(cursor)
+            return self._decision("wait", book, cursor, None, f"Suspended (spec.suspend is true).{pending}")
+        if cursor > self.now:
+            self.status["nextScheduleTime"] = _fmt(cursor)
+            why = "The schedule was edited; it takes effect from now. " if edited else ""
+            return self._decision("wait", book, cursor, self._seconds_until(cursor),
+                                  f"{why}Nothing is due; the next occurrence is {_fmt(cursor)}.")
+        return self._due(spec, schedule, cursor, book)
+
+    # -- anchoring: where the schedule starts counting --------------------------------------------
+
+    def _anchor(self, spec: Spec, schedule: Schedule) -> tuple[Schedule, datetime, bool]:
+        """The schedule anchored at status.scheduleFrom and the cursor. First sight anchors at
+        creation; a schedule/timeZone edit anchors at now, so an edit never fires a past time."""
+        created = parse_time(self.metadata.get("creationTimestamp")) or self.now_s
+        last_scheduled = parse_time(self.status.get("lastScheduleTime"))
+        observed = self.status.get("observedSchedule")
+        if observed != spec.observed_schedule:
+            edited = observed is not None
+            anchor = self.now_s if edited else created
+            self.status["scheduleFrom"] = _fmt(anchor)
+            self.status["observedSchedule"] = spec.observed_schedule
+            schedule = schedule.with_anchor(anchor)
+            start = max(anchor, last_scheduled) if last_scheduled and not edited else anchor
+            return schedule, schedule.next_after(start), edited
+        anchor = parse_time(self.status.get("scheduleFrom")) or created
+        schedule = schedule.with_anchor(anchor)
+        cursor = parse_time(self.status.get("nextScheduleTime"))
+        if cursor is None or cursor <= anchor:
+            start = max(anchor, last_scheduled) if last_scheduled else anchor
+            cursor = schedule.next_after(start)
+        return schedule, cursor, False
+
+    # -- the due path: catch-up policy, deadline, concurrency ----------------------------------
+
+    def _due(self, spec: Spec, schedule: Schedule, cursor: datetime, book: Bookkeeping) -> Decision:
+        before_cursor = cursor - _ONE_SECOND  # occurrences in [cursor, now] = (cursor - 1s, now]
+        latest = schedule.latest_at_or_before(self.now_s, before_cursor)
+        if latest is None:  # the stored cursor was not an occurrence: nothing is really due
+            cursor = schedule.next_after(self.now_s)
+            self.status["nextScheduleTime"] = _fmt(cursor)
+            return self._decision("wait", book, cursor, self._seconds_until(cursor),
+                                  f"Nothing is due; the next occurrence is {_fmt(cursor)}.")
+        deadline = spec.starting_deadline_seconds
+        earliest_allowed = self.now_s - timedelta(seconds=deadline) if deadline is not None else None
+        target: datetime | None
+        if spec.catch_up == "All":
+            # the oldest of the newest maxCatchUp due occurrences; older ones are missed
+            target = schedule.nth_latest_at_or_before(self.now_s, spec.max_catch_up, before_cursor)
+            if target is not None and earliest_allowed is not None and target < earliest_allowed:
+                first_allowed = schedule.next_after(earliest_allowed - _ONE_SECOND)
+                target = first_allowed if first_allowed <= self.now_s else None
+        elif spec.catch_up == "None":
+            tolerance = min(_TOLERANCE, deadline if deadline is not None else _TOLERANCE)
+            target = latest if (self.now_s - latest).total_seconds() <= tolerance else None
+        else:
+            target = None if earliest_allowed is not None and latest < earliest_allowed else latest
+        given_up_until = target if target is not None else latest + _ONE_SECOND
+        older = schedule.count(before_cursor, given_up_until - _ONE_SECOND, MISSED_COUNT_CAP)
+        self.missed += older
+        if target is None:
+            self.warnings.append("MissSchedule")
+        if self.missed > TOO_MANY_MISSED:
+            self.warnings.append("TooManyMissedTimes")
+        missed_note = self._missed_note(older if target is not None else older - 1)
+        if target is None:
+            next_cursor = schedule.next_after(latest)
+            self.status["nextScheduleTime"] = _fmt(next_cursor)
+            why = (f"catchUp None runs an occurrence only within {ON_TIME_TOLERANCE_SECONDS}s (or "
+                   "startingDeadlineSeconds, if smaller) of its time" if spec.catch_up == "None"
+                   else f"it is more than startingDeadlineSeconds ({deadline}s) late")
+            return self._decision("skip", book, next_cursor, self._seconds_until(next_cursor),
+                                  f"Missed the occurrence at {_fmt(latest)}: {why}.{missed_note}",
+                                  scheduled=latest)
+        return self._run(spec, schedule, target, book, missed_note)
+
+    def _run(
+        self, spec: Spec, schedule: Schedule, target: datetime, book: Bookkeeping, missed_note: str
+    ) -> Decision:
+        next_cursor = schedule.next_after(target)
+        self.status["nextScheduleTime"] = _fmt(next_cursor)
+        running = [ref["name"] for ref in book.active] + book.running_unlisted
+        if spec.concurrency_policy == "Forbid" and running:
+            self.status["skippedOccurrences"] = int(self.status.get("skippedOccurrences") or 0) + 1
+            return self._decision(
+                "skip", book, next_cursor, self._seconds_until(next_cursor),
+                f"Skipped the occurrence at {_fmt(target)}: concurrencyPolicy is Forbid and "
+                f"{', '.join(sorted(running))} is still running.{missed_note}", scheduled=target)
+        delete_active: tuple[str, ...] = ()
+        if spec.concurrency_policy == "Replace" and running:
+            delete_active = tuple(sorted(set(running)))
+            # superseded claims whose Job was never created are given up, not recreated
+            self._count_missed(len(book.recreate))
+            book.recreate = []
+            book.active = []
+        name = job_name(self.name, target)
+        if all(ref.get("name") != name for ref in book.active):
+            book.active.append(job_ref(name, self.namespace))
+        self.status["active"] = book.active
+        previous = parse_time(self.status.get("lastScheduleTime"))
+        self.status["lastScheduleTime"] = _fmt(max(filter(None, [previous, target])))
+        replaced = f" Replacing {', '.join(delete_active)}." if delete_active else ""
+        return self._decision(
+            "launch", book, next_cursor, self._seconds_until(next_cursor),
+            f"Launching the occurrence at {_fmt(target)}.{replaced}{missed_note}",
+            scheduled=target, job_name_=name, job=build_job(self.rj, target), delete_active=delete_active)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _missed_note(self, older: int) -> str:
+        if older <= 0:
+            return ""
+        more = "+" if older >= MISSED_COUNT_CAP else ""
+        return f" {older}{more} older occurrence(s) were missed."
+
+    def _count_missed(self, count: int) -> None:
+        self.missed += count
+
+    def _apply_bookkeeping(self, book: Bookkeeping) -> None:
+        self.status["active"] = book.active
+        if not book.active and "active" not in self.old_status:
+            del self.status["active"]
+        completions = (("lastSuccessfulTime", book.last_successful), ("lastFailedTime", book.last_failed))
+        for key, value in completions:
+            if value is not None:
+                self.status[key] = _fmt(value)
+        self.missed += len(book.dropped)
+        if book.dropped:
+            self.warnings.append("MissSchedule")
+
+    def _set_conditions(self, spec: Spec) -> None:
+        conditions = [dict(c) for c in self.status.get("conditions") or [] if isinstance(c, Mapping)]
+        conditions = set_condition(conditions, "Ready", True, "Scheduled", "The schedule and spec are valid.",
+                                   self.now_s, self.generation)
+        suspended = ("Suspended", "spec.suspend is true") if spec.suspend else ("Active", "not suspended")
+        self.status["conditions"] = set_condition(conditions, "Suspended", spec.suspend, suspended[0],
+                                                  suspended[1], self.now_s, self.generation)
+
+    def _not_ready(self, reason: str, message: str, book: Bookkeeping | None = None) -> Decision:
+        conditions = [dict(c) for c in self.status.get("conditions") or [] if isinstance(c, Mapping)]
+        previous = next((c for c in conditions if c.get("type") == "Ready"), {})
+        previous_state = (previous.get("status"), previous.get("reason"), previous.get("message"))
+        if previous_state != ("False", reason, message):
+            self.warnings.append(reason)  # one event per change, not one per reconcile
+        self.status["conditions"] = set_condition(conditions, "Ready", False, reason, message, self.now_s,
+                                                  self.generation)
+        # Nothing is scheduled while invalid; the fix re-anchors at the moment it is observed
+        # (observedSchedule "" never equals a spec), so it does not replay the invalid period.
+        self.status["observedSchedule"] = ""
+        self.status.pop("nextScheduleTime", None)
+        return self._decision("wait", book, None, None, f"Not scheduling: {message.rstrip('.')}.")
+
+    def _seconds_until(self, t: datetime) -> float:
+        return max(0.0, (t - self.now).total_seconds())
+
+    def _decision(
+        self,
+        action: Literal["launch", "wait", "skip"],
+        book: Bookkeeping | None,
+        cursor: datetime | None,
+        requeue_after: float | None,
+        reason: str,
+        *,
+        scheduled: datetime | None = None,
+        job_name_: str | None = None,
+        job: dict[str, Any] | None = None,
+        delete_active: tuple[str, ...] = (),
+    ) -> Decision:
+        if self.missed:
+            self.status["missedOccurrences"] = int(self.status.get("missedOccurrences") or 0) + self.missed
+        recreate = tuple(build_job(self.rj, t) for t in book.recreate) if book else ()
+        if recreate:
+            reason += f" Recreating {len(recreate)} claimed Job(s) that do not exist."
+        decision = Decision(
+            action=action,
+            scheduled_time=scheduled,
+            job_name=job_name_,
+            next_schedule_time=cursor,
+            requeue_after=requeue_after,
+            delete_active=delete_active,
+            missed=self.missed,
+            warnings=tuple(dict.fromkeys(self.warnings)),
+            reason=reason,
+            status=self.status if self.status != self.old_status else None,
+            job=job,
+            recreate=recreate,
+            prune=tuple(book.prune) if book else (),
+        )
+        return replace(decision, status=copy.deepcopy(decision.status)) if decision.status else decision
+

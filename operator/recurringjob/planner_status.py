@@ -1,0 +1,298 @@
+"""The planner's bookkeeping: reading the spec, the state of owned Jobs, `status.active`,
+completion times, history pruning and conditions. Pure functions, like the planner itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+from recurringjob.timeutil import format_rfc3339, parse_rfc3339
+
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+CATCH_UP_POLICIES = ("Latest", "All", "None")
+MAX_CATCH_UP_LIMIT = 1000  # the CRD's maximum; bounds the backward walk of catchUp All
+
+
+class InvalidSpec(ValueError):
+    """The spec cannot be acted on; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    schedule: str
+    time_zone: str | None
+    concurrency_policy: str = "Allow"
+    starting_deadline_seconds: int | None = None
+    suspend: bool = False
+    successful_jobs_history_limit: int = 3
+    failed_jobs_history_limit: int = 1
+    catch_up: str = "Latest"
+    max_catch_up: int = 100
+
+    @property
+    def observed_schedule(self) -> str:
+        """What `status.observedSchedule` records: editing either part re-anchors the schedule."""
+        return f"{self.schedule}|{self.time_zone or ''}"
+
+
+def _int_field(spec: Mapping[str, Any], key: str, default: int | None, minimum: int) -> int | None:
+    value = spec.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidSpec(f"spec.{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def read_spec(rj: Mapping[str, Any]) -> Spec:
+    """The spec with CRD defaults applied; raises InvalidSpec for anything the CRD would reject."""
+    if not isinstance(rj, Mapping):
+        raise InvalidSpec("the RecurringJob is not an object")
+    metadata = rj.get("metadata")
+    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
+        raise InvalidSpec("metadata.name is missing")
+    spec = rj.get("spec")
+    if not isinstance(spec, Mapping):
+        raise InvalidSpec("spec is missing")
+    schedule = spec.get("schedule")
+    if not isinstance(schedule, str):
+        raise InvalidSpec("spec.schedule is required and must be a string such as '0 * * * *'")
+    time_zone = spec.get("timeZone")
+    if time_zone is not None and not isinstance(time_zone, str):
+        raise InvalidSpec("spec.timeZone must be a string such as 'Europe/Berlin'")
+    enums = {"concurrencyPolicy": CONCURRENCY_POLICIES, "catchUp": CATCH_UP_POLICIES}
+    chosen = {}
+    for key, allowed in enums.items():
+        chosen[key] = spec.get(key) or allowed[0]
+        if chosen[key] not in allowed:
+            raise InvalidSpec(f"spec.{key} must be one of {', '.join(allowed)}, got {chosen[key]!r}")
+    suspend = spec.get("suspend", False)
+    if suspend is None:
+        suspend = False
+    if not isinstance(suspend, bool):
+        raise InvalidSpec(f"spec.suspend must be true or false, got {suspend!r}")
+    template = spec.get("jobTemplate")
+    if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
+        raise InvalidSpec("spec.jobTemplate.spec is required (a batch/v1 JobSpec)")
+    template_metadata = template.get("metadata") or {}
+    if not isinstance(template_metadata, Mapping) or any(
+        not isinstance(template_metadata.get(k) or {}, Mapping) for k in ("labels", "annotations")
+    ):
+        raise InvalidSpec("spec.jobTemplate.metadata labels and annotations must be maps")
+    max_catch_up = _int_field(spec, "maxCatchUp", 100, 1)
+    assert max_catch_up is not None
+    if max_catch_up > MAX_CATCH_UP_LIMIT:
+        raise InvalidSpec(f"spec.maxCatchUp must be at most {MAX_CATCH_UP_LIMIT}, got {max_catch_up}")
+    return Spec(
+        schedule=schedule,
+        time_zone=time_zone or None,
+        concurrency_policy=chosen["concurrencyPolicy"],
+        starting_deadline_seconds=_int_field(spec, "startingDeadlineSeconds", None, 0),
+        suspend=suspend,
+        successful_jobs_history_limit=_int_field(spec, "successfulJobsHistoryLimit", 3, 0) or 0,
+        failed_jobs_history_limit=_int_field(spec, "failedJobsHistoryLimit", 1, 0) or 0,
+        catch_up=chosen["catchUp"],
+        max_catch_up=max_catch_up,
+    )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A status/metadata timestamp, or None when absent or unreadable (never raises)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError:
+        return None
+
+
+# -- owned Jobs --------------------------------------------------------------------------------
+
+
+def _condition_true(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    status = job.get("status")
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    for condition in conditions if isinstance(conditions, list) else []:
+        if not isinstance(condition, Mapping):
+            continue
+        if (condition.get("type"), condition.get("status")) == (kind, "True"):
+            return condition
+    return None
+
+
+def job_result(job: Mapping[str, Any]) -> str | None:
+    """'succeeded' / 'failed' once the Job has the Complete / Failed condition, else None."""
+    if _condition_true(job, "Complete"):
+        return "succeeded"
+    if _condition_true(job, "Failed"):
+        return "failed"
+    return None
+
+
+def job_finish_time(job: Mapping[str, Any]) -> datetime | None:
+    result = job_result(job)
+    condition = _condition_true(job, "Complete" if result == "succeeded" else "Failed")
+    status = job.get("status") if isinstance(job.get("status"), Mapping) else {}
+    assert isinstance(status, Mapping)
+    candidates = [status.get("completionTime")] if result == "succeeded" else []
+    candidates.append(condition.get("lastTransitionTime") if condition else None)
+    for value in candidates:
+        parsed = parse_time(value)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+def job_scheduled_time(rj_name: str, job: Mapping[str, Any]) -> datetime | None:
+    """The occurrence a Job ran for: its annotation, its name, or at worst its creation time."""
+    metadata = job.get("metadata") if isinstance(job.get("metadata"), Mapping) else {}
+    assert isinstance(metadata, Mapping)
+    annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), Mapping) else {}
+    assert isinstance(annotations, Mapping)
+    return (
+        parse_time(annotations.get(SCHEDULED_TIME_ANNOTATION))
+        or scheduled_time_from_name(rj_name, str(metadata.get("name", "")))
+        or parse_time(metadata.get("creationTimestamp"))
+    )
+
+
+def owned_jobs(rj: Mapping[str, Any], jobs: Sequence[Any]) -> dict[str, Mapping[str, Any]]:
+    """Jobs by name, leaving out anything malformed or controlled by another owner."""
+    uid = (rj.get("metadata") or {}).get("uid")
+    result: dict[str, Mapping[str, Any]] = {}
+    for job in jobs:
+        metadata = job.get("metadata") if isinstance(job, Mapping) else None
+        if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str):
+            continue
+        owners = metadata.get("ownerReferences")
+        controller = [o for o in owners or [] if isinstance(o, Mapping) and o.get("controller")]
+        if uid and controller and controller[0].get("uid") not in (uid, None, ""):
+            continue
+        result[metadata["name"]] = job
+    return result
+
+
+def job_ref(name: str, namespace: str | None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"apiVersion": "batch/v1", "kind": "Job", "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return ref
+
+
+@dataclass
+class Bookkeeping:
+    active: list[dict[str, Any]] = field(default_factory=list)  # claimed, not seen finished
+    recreate: list[datetime] = field(default_factory=list)  # claimed occurrences whose Job is missing
+    dropped: list[datetime] = field(default_factory=list)  # claimed, Job missing, past the deadline
+    running_unlisted: list[str] = field(default_factory=list)  # running owned Jobs not in active
+    last_successful: datetime | None = None
+    last_failed: datetime | None = None
+    prune: list[str] = field(default_factory=list)
+
+
+def bookkeep(
+    rj: Mapping[str, Any],
+    status: Mapping[str, Any],
+    jobs: Sequence[Any],
+    now: datetime,
+    spec: Spec | None,
+) -> Bookkeeping:
+    """Reconcile `status.active` with the owned Jobs, completion times, recovery and pruning.
+
+    Without a valid spec (None) nothing is recreated, dropped or pruned: only finished Jobs leave
+    `active` and the completion times advance.
+    """
+    rj_name = str((rj.get("metadata") or {}).get("name", ""))
+    by_name = owned_jobs(rj, jobs)
+    book = Bookkeeping(
+        last_successful=parse_time(status.get("lastSuccessfulTime")),
+        last_failed=parse_time(status.get("lastFailedTime")),
+    )
+    active = status.get("active")
+    active_names = set()
+    for ref in active if isinstance(active, list) else []:
+        if not isinstance(ref, Mapping) or not isinstance(ref.get("name"), str):
+            continue  # unreadable entry: drop it
+        name = ref["name"]
+        job = by_name.get(name)
+        if job is not None:
+            if job_result(job) is None:
+                book.active.append(dict(ref))
+                active_names.add(name)
+            continue
+        occurrence = scheduled_time_from_name(rj_name, name)
+        if spec is None or occurrence is None:
+            if spec is None:
+                book.active.append(dict(ref))
+                active_names.add(name)
+            continue  # a name we did not make cannot be recreated: drop it
+        deadline = spec.starting_deadline_seconds
+        if deadline is None or (now - occurrence).total_seconds() <= deadline:
+            book.recreate.append(occurrence)
+            book.active.append(dict(ref))
+            active_names.add(name)
+        else:
+            book.dropped.append(occurrence)
+
+    finished: dict[str, list[tuple[datetime, str]]] = {"succeeded": [], "failed": []}
+    for name, job in by_name.items():
+        result = job_result(job)
+        metadata = job.get("metadata") or {}
+        deleting = bool(metadata.get("deletionTimestamp"))
+        if result is None:
+            if name not in active_names and not deleting:
+                book.running_unlisted.append(name)
+            continue
+        finish = job_finish_time(job)
+        if finish is not None and result == "succeeded":
+            book.last_successful = max(filter(None, [book.last_successful, finish]))
+        if finish is not None and result == "failed":
+            book.last_failed = max(filter(None, [book.last_failed, finish]))
+        if not deleting and name not in active_names:
+            order = job_scheduled_time(rj_name, job) or finish or now
+            finished[result].append((order, name))
+
+    if spec is not None:
+        limits = {"succeeded": spec.successful_jobs_history_limit, "failed": spec.failed_jobs_history_limit}
+        for result, entries in finished.items():
+            entries.sort()
+            excess = len(entries) - limits[result]
+            book.prune.extend(name for _, name in entries[: max(0, excess)])
+    return book
+
+
+# -- conditions --------------------------------------------------------------------------------
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    kind: str,
+    value: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: Any,
+) -> list[dict[str, Any]]:
+    """A copy of `conditions` with condition `kind` set; lastTransitionTime moves only when the
+    status flips, so an unchanged condition causes no status write."""
+    text = "True" if value else "False"
+    previous = next((c for c in conditions if c.get("type") == kind), None)
+    updated: dict[str, Any] = {
+        "type": kind,
+        "status": text,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": (
+            previous["lastTransitionTime"]
+            if previous and previous.get("status") == text and previous.get("lastTransitionTime")
+            else format_rfc3339(now)
+        ),
+    }
+    if isinstance(generation, int):
+        updated["observedGeneration"] = generation
+    return [c for c in conditions if c.get("type") != kind] + [updated] if previous is None else [
+        updated if c.get("type") == kind else c for c in conditions
+    ]
