@@ -36,10 +36,12 @@ def tool(name: str) -> Path:
     raise AssertionError(f"{name} not found in {TOOLS_BIN} or {VENV_BIN}: run `make tools` first")
 
 
-def run(args: Sequence[str | Path], check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd or ROOT, timeout=120)
+def run(args: Sequence[str | Path], check: bool = True,
+        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [str(a) for a in args]
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd or ROOT, timeout=120)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 

@@ -27,6 +27,7 @@ from packaging_tools import (
     load_yaml,
     one,
     render,
+    set_args,
     walk_leaves,
 )
 
@@ -55,10 +56,7 @@ def rule_verbs(rules: list[Mapping[str, Any]]) -> dict[tuple[str, str], set[str]
 
 def test_helm_lint_strict() -> None:
     for values in ({}, ALL_FEATURES, NAMESPACED):
-        args = ["lint", "--strict", str(CHART)]
-        for key, value in values.items():
-            args += ["--set-json", f"{key}={json.dumps(value)}"]
-        out = helm(*args).stdout
+        out = helm("lint", "--strict", CHART, *set_args(values)).stdout
         assert "0 chart(s) failed" in out and "[WARNING]" not in out and "[ERROR]" not in out, out
 
 
@@ -71,13 +69,15 @@ def test_rendered_manifests_validate_against_kubernetes_schemas(values: dict[str
     for doc in docs:
         assert doc["metadata"]["name"], doc
         if doc["kind"] in PROMETHEUS_OPERATOR_KINDS:
-            assert doc["apiVersion"] == "monitoring.coreos.com/v1"  # no schema offline: see test_alerts_dashboard
+            # no offline schema for prometheus-operator kinds: see test_alerts_dashboard
+            assert doc["apiVersion"] == "monitoring.coreos.com/v1"
             continue
         for version in K8S_VERSIONS:
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as exc:
-                raise AssertionError(f"{doc['kind']}/{doc['metadata']['name']} invalid for {version}: {exc}") from exc
+                name = f"{doc['kind']}/{doc['metadata']['name']}"
+                raise AssertionError(f"{name} invalid for Kubernetes {version}: {exc}") from exc
 
 
 def test_optional_features_render_only_when_enabled() -> None:
@@ -104,8 +104,7 @@ def test_values_schema_rejects_bad_values() -> None:
         {"image.digest": "latest"},
     ]
     for values in bad:
-        proc = helm("template", "rj", CHART, *sum((["--set-json", f"{k}={json.dumps(v)}"]
-                                                   for k, v in values.items()), []), check=False)
+        proc = helm("template", "rj", CHART, *set_args(values), check=False)
         assert proc.returncode != 0, f"schema accepted {values}"
         assert "schema" in proc.stderr, proc.stderr
 
@@ -152,7 +151,8 @@ def test_rbac_cluster_mode_is_exactly_the_documented_verbs() -> None:
 def test_rbac_namespaced_mode_needs_only_roles() -> None:
     docs = render(NAMESPACED)
     assert not by_kind(docs, "ClusterRole") and not by_kind(docs, "ClusterRoleBinding")
-    roles = {r["metadata"]["namespace"]: r for r in by_kind(docs, "Role") if "leader" not in r["metadata"]["name"]}
+    roles = {r["metadata"]["namespace"]: r for r in by_kind(docs, "Role")
+             if "leader" not in r["metadata"]["name"]}
     assert set(roles) == {"team-a", "team-b"}
     for role in roles.values():
         assert rule_verbs(role["rules"]) == WORKLOAD_VERBS
@@ -192,7 +192,8 @@ def test_command_matches_dockerfile_entrypoint_and_args_parse() -> None:
     assert (parsed.lease_duration, parsed.renew_deadline, parsed.retry_period) == (15, 10, 2)
     assert parsed.lease_name == "rj-recurringjob-operator" and parsed.namespaces == []
     assert (parsed.workers, parsed.log_level) == (32, "INFO")
-    namespaced = [a.replace("$(POD_NAME)", "x").replace("$(POD_NAMESPACE)", "y") for a in container(render(NAMESPACED))["args"]]
+    namespaced = [a.replace("$(POD_NAME)", "x").replace("$(POD_NAMESPACE)", "y")
+                  for a in container(render(NAMESPACED))["args"]]
     assert cli.build_parser("run").parse_args(["run", *namespaced]).namespaces == ["team-a", "team-b"]
 
 
@@ -210,7 +211,8 @@ def test_deployment_identity_replicas_probes_and_spread() -> None:
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
     pod = deploy["spec"]["template"]["spec"]
     spread = pod["topologySpreadConstraints"]
-    assert spread and spread[0]["labelSelector"]["matchLabels"].items() <= deploy["spec"]["selector"]["matchLabels"].items()
+    selector = deploy["spec"]["selector"]["matchLabels"]
+    assert spread and spread[0]["labelSelector"]["matchLabels"].items() <= selector.items()
     pdb = one(docs, "PodDisruptionBudget")
     assert pdb["spec"]["selector"] == deploy["spec"]["selector"]
 
@@ -290,7 +292,8 @@ def test_helm_package_carries_the_linked_files(tmp_path: Path) -> None:
         assert member("files/recurringjob-operator.json") == DASHBOARD_FILE.read_bytes()
         assert member("files/recurringjob-operator.rules.yaml") == RULES_FILE.read_bytes()
     # The packaged chart renders like the directory.
-    packaged = helm("template", "rj", archive, "--namespace", "rj-system", "--set", "grafanaDashboard.enabled=true")
+    packaged = helm("template", "rj", archive, "--namespace", "rj-system",
+                    "--set", "grafanaDashboard.enabled=true")
     assert [d for d in yaml.safe_load_all(packaged.stdout) if d] == render({"grafanaDashboard.enabled": True})
 
 
