@@ -1,0 +1,243 @@
+"""Schedule parsing and occurrence arithmetic, including the Vixie DST rule."""
+
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from recurringjob.cron import Schedule, ScheduleError
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def upcoming(schedule: Schedule, start: str, n: int) -> list[str]:
+    t, result = utc(start), []
+    for _ in range(n):
+        t = schedule.next_after(t)
+        result.append(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return result
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "start", "expected"),
+    [
+        ("0 * * * *", "2024-01-01T00:00:00Z", ["2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"]),
+        ("@hourly", "2024-01-01T00:30:00Z", ["2024-01-01T01:00:00Z", "2024-01-01T02:00:00Z"]),
+        ("0 9 * * MON-FRI", "2024-01-05T10:00:00Z", ["2024-01-08T09:00:00Z", "2024-01-09T09:00:00Z"]),
+        ("0 9 ? * mon-fri", "2024-01-05T10:00:00Z", ["2024-01-08T09:00:00Z", "2024-01-09T09:00:00Z"]),
+        ("@weekly", "2024-01-01T00:00:00Z", ["2024-01-07T00:00:00Z", "2024-01-14T00:00:00Z"]),
+        ("@daily", "2024-01-01T00:00:00Z", ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]),
+        ("@midnight", "2024-01-01T00:00:00Z", ["2024-01-02T00:00:00Z", "2024-01-03T00:00:00Z"]),
+        ("@monthly", "2024-01-15T00:00:00Z", ["2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"]),
+        ("@yearly", "2024-01-15T00:00:00Z", ["2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"]),
+        ("@annually", "2024-01-15T00:00:00Z", ["2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"]),
+        ("0 0 1 JAN,jul *", "2024-01-15T00:00:00Z", ["2024-07-01T00:00:00Z", "2025-01-01T00:00:00Z"]),
+        ("0 0 29 2 *", "2024-03-01T00:00:00Z", ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z"]),
+        ("*/10 * * * * *", "2024-01-01T00:00:05Z", ["2024-01-01T00:00:10Z", "2024-01-01T00:00:20Z"]),
+        ("30 0 12 * * *", "2024-01-01T00:00:00Z", ["2024-01-01T12:00:30Z", "2024-01-02T12:00:30Z"]),
+        ("0 0 * * 7", "2024-01-01T00:00:00Z", ["2024-01-07T00:00:00Z", "2024-01-14T00:00:00Z"]),
+    ],
+)
+def test_next_after(expression: str, start: str, expected: list[str]) -> None:
+    assert upcoming(Schedule.parse(expression, None), start, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "zone", "reason", "fragment"),
+    [
+        ("", None, "InvalidSchedule", "empty"),
+        ("   ", None, "InvalidSchedule", "empty"),
+        ("* * * *", None, "InvalidSchedule", "4 fields"),
+        ("* * * * * * *", None, "InvalidSchedule", "7 fields"),
+        ("61 * * * *", None, "InvalidSchedule", "out of range"),
+        ("0 24 * * *", None, "InvalidSchedule", "out of range"),
+        ("0 0 0 * *", None, "InvalidSchedule", "out of range"),
+        ("0 0 * 13 *", None, "InvalidSchedule", "out of range"),
+        ("60 * * * * *", None, "InvalidSchedule", "out of range"),
+        ("*/0 * * * *", None, "InvalidSchedule", "step"),
+        ("0 0 31 2 *", None, "InvalidSchedule", "never fires"),
+        ("0 0 30 2 *", None, "InvalidSchedule", "never fires"),
+        ("0 0 31 4 *", None, "InvalidSchedule", "never fires"),
+        ("0 0 31 2,4,6,9,11 *", None, "InvalidSchedule", "never fires"),
+        ("TZ=Europe/Berlin 0 * * * *", None, "InvalidSchedule", "spec.timeZone"),
+        ("CRON_TZ=UTC 0 * * * *", None, "InvalidSchedule", "spec.timeZone"),
+        ("0 0 * * FRI-MON", None, "InvalidSchedule", "backwards"),
+        ("5-1 * * * *", None, "InvalidSchedule", "backwards"),
+        ("R * * * *", None, "InvalidSchedule", "random"),
+        ("H * * * *", None, "InvalidSchedule", "hashed"),
+        ("@reboot", None, "InvalidSchedule", "unknown macro"),
+        ("@every", None, "InvalidSchedule", "duration"),
+        ("@every 10", None, "InvalidSchedule", "duration"),
+        ("@every 0s", None, "InvalidSchedule", "at least 1s"),
+        ("@every 1500ms", None, "InvalidSchedule", "whole seconds"),
+        ("banana", None, "InvalidSchedule", "1 fields"),
+        ("0 * * * *", "Mars/Olympus", "UnknownTimeZone", "IANA"),
+        ("0 * * * *", "Local", "UnknownTimeZone", "IANA"),
+        ("0 * * * *", "../etc/passwd", "UnknownTimeZone", "IANA"),
+        ("0 * * * *", " UTC", "UnknownTimeZone", "IANA"),
+    ],
+)
+def test_parse_rejects(expression: str, zone: str | None, reason: str, fragment: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        Schedule.parse(expression, zone)
+    assert caught.value.reason == reason
+    assert fragment in caught.value.message
+
+
+def test_default_zone_is_utc_and_empty_zone_means_utc() -> None:
+    assert Schedule.parse("0 * * * *", None).time_zone == "UTC"
+    assert Schedule.parse("0 * * * *", "").time_zone == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("expression", "fixed"),
+    [
+        ("0 2 * * *", True),
+        ("30 1,13 * * MON-FRI", True),
+        ("0-30 2-3 * * *", True),
+        ("@daily", True),
+        ("@weekly", True),
+        ("*/10 0 2 * * *", True),  # the seconds field does not matter
+        ("*/15 * * * *", False),
+        ("0 * * * *", False),
+        ("@hourly", False),
+        ("0 */2 * * *", False),
+        ("*/5 2 * * *", False),
+        ("0 0-23/2 * * *", False),
+        ("@every 1h", False),
+    ],
+)
+def test_is_fixed_time(expression: str, fixed: bool) -> None:
+    assert Schedule.parse(expression, "Europe/Berlin").is_fixed_time is fixed
+
+
+# -- DST: the Vixie cron rule ------------------------------------------------------------------
+# New York: 2024-03-10 02:00 EST -> 03:00 EDT (07:00Z); 2024-11-03 02:00 EDT -> 01:00 EST (06:00Z).
+# Berlin:   2024-03-31 02:00 CET -> 03:00 CEST (01:00Z); 2024-10-27 03:00 CEST -> 02:00 CET (01:00Z).
+
+DST_CASES = [
+    # fixed time inside the spring-forward gap: runs once, at the transition instant
+    ("30 2 * * *", "America/New_York", "2024-03-09T12:00:00Z",
+     ["2024-03-10T07:00:00Z", "2024-03-11T06:30:00Z"]),
+    ("0,30 2 * * *", "America/New_York", "2024-03-09T12:00:00Z",
+     ["2024-03-10T07:00:00Z", "2024-03-11T06:00:00Z", "2024-03-11T06:30:00Z"]),
+    ("0 2,3 * * *", "America/New_York", "2024-03-09T12:00:00Z",  # 02:00 (gap) and 03:00 coincide: once
+     ["2024-03-10T07:00:00Z", "2024-03-11T06:00:00Z", "2024-03-11T07:00:00Z"]),
+    ("30 2 * * *", "Europe/Berlin", "2024-03-30T12:00:00Z",
+     ["2024-03-31T01:00:00Z", "2024-04-01T00:30:00Z"]),
+    # fixed time in the repeated hour of fall-back: the first pass only
+    ("30 1 * * *", "America/New_York", "2024-11-02T12:00:00Z",
+     ["2024-11-03T05:30:00Z", "2024-11-04T06:30:00Z"]),
+    ("30 2 * * *", "Europe/Berlin", "2024-10-26T12:00:00Z",
+     ["2024-10-27T00:30:00Z", "2024-10-28T01:30:00Z"]),
+    # fixed times either side of the transitions keep their wall-clock time
+    ("0 9 * * *", "America/New_York", "2024-03-09T12:00:00Z",
+     ["2024-03-09T14:00:00Z", "2024-03-10T13:00:00Z"]),
+    ("0 9 * * *", "Europe/Berlin", "2024-10-26T12:00:00Z",
+     ["2024-10-27T08:00:00Z", "2024-10-28T08:00:00Z"]),
+    # wildcard hour: by elapsed time, nothing extra in the gap, both passes of the repeated hour
+    ("*/30 * * * *", "America/New_York", "2024-03-10T06:00:00Z",
+     ["2024-03-10T06:30:00Z", "2024-03-10T07:00:00Z", "2024-03-10T07:30:00Z"]),
+    ("*/30 * * * *", "America/New_York", "2024-11-03T04:50:00Z",
+     ["2024-11-03T05:00:00Z", "2024-11-03T05:30:00Z", "2024-11-03T06:00:00Z", "2024-11-03T06:30:00Z",
+      "2024-11-03T07:00:00Z"]),
+    ("0 * * * *", "America/New_York", "2024-11-03T04:30:00Z",
+     ["2024-11-03T05:00:00Z", "2024-11-03T06:00:00Z", "2024-11-03T07:00:00Z"]),
+    ("0 * * * *", "Europe/Berlin", "2024-03-30T23:30:00Z",
+     ["2024-03-31T00:00:00Z", "2024-03-31T01:00:00Z", "2024-03-31T02:00:00Z"]),
+    ("*/15 * * * *", "Europe/Berlin", "2024-10-27T00:40:00Z",
+     ["2024-10-27T00:45:00Z", "2024-10-27T01:00:00Z", "2024-10-27T01:15:00Z"]),
+    # wildcard minute with a fixed hour also runs by elapsed time: both passes of 02:xx in Berlin
+    ("*/30 2 * * *", "Europe/Berlin", "2024-10-26T12:00:00Z",
+     ["2024-10-27T00:00:00Z", "2024-10-27T00:30:00Z", "2024-10-27T01:00:00Z", "2024-10-27T01:30:00Z",
+      "2024-10-28T01:00:00Z"]),
+    ("*/30 2 * * *", "Europe/Berlin", "2024-03-30T12:00:00Z",  # skipped entirely on the gap day
+     ["2024-04-01T00:00:00Z", "2024-04-01T00:30:00Z"]),
+    # six fields in the repeated hour
+    ("0 30 1 * * *", "America/New_York", "2024-11-03T05:00:00Z",
+     ["2024-11-03T05:30:00Z", "2024-11-04T06:30:00Z"]),
+]
+
+
+@pytest.mark.parametrize(("expression", "zone", "start", "expected"), DST_CASES)
+def test_dst_vixie_rule(expression: str, zone: str, start: str, expected: list[str]) -> None:
+    schedule = Schedule.parse(expression, zone)
+    assert upcoming(schedule, start, len(expected)) == expected
+
+
+@pytest.mark.parametrize(("expression", "zone", "start", "expected"), DST_CASES)
+def test_backward_walk_agrees_with_forward_walk(
+    expression: str, zone: str, start: str, expected: list[str]
+) -> None:
+    schedule = Schedule.parse(expression, zone)
+    forward = [utc(t) for t in expected]
+    backward = [schedule.latest_at_or_before(t) for t in forward]
+    assert backward == forward
+    for earlier, later in itertools.pairwise(forward):
+        assert schedule.latest_at_or_before(later - timedelta(seconds=1)) == earlier
+
+
+def test_next_after_starting_inside_the_second_pass() -> None:
+    fixed = Schedule.parse("30 1 * * *", "America/New_York")
+    # 06:10Z is 01:10 EST, the second pass: 01:30 already ran at 05:30Z, next is tomorrow
+    assert fixed.next_after(utc("2024-11-03T06:10:00Z")) == utc("2024-11-04T06:30:00Z")
+    wildcard = Schedule.parse("30 * * * *", "America/New_York")
+    assert wildcard.next_after(utc("2024-11-03T06:10:00Z")) == utc("2024-11-03T06:30:00Z")
+
+
+# -- @every: anchored elapsed time -------------------------------------------------------------
+
+
+def test_every_is_anchored() -> None:
+    schedule = Schedule.parse("@every 90s", "Europe/Berlin", anchor=utc("2024-01-01T00:00:10Z"))
+    assert upcoming(schedule, "2024-01-01T00:00:00Z", 3) == [
+        "2024-01-01T00:01:40Z", "2024-01-01T00:03:10Z", "2024-01-01T00:04:40Z"]
+    assert schedule.next_after(utc("2024-01-01T00:01:40Z")) == utc("2024-01-01T00:03:10Z")
+    assert schedule.latest_at_or_before(utc("2024-01-01T00:01:39Z")) is None  # the anchor never runs
+    assert schedule.latest_at_or_before(utc("2024-01-01T00:03:10Z")) == utc("2024-01-01T00:03:10Z")
+    assert Schedule.parse("@every 1h30m", None).every_seconds == 5400
+
+
+def test_every_ignores_dst() -> None:
+    schedule = Schedule.parse("@every 1h", "America/New_York", anchor=utc("2024-11-03T04:00:00Z"))
+    assert upcoming(schedule, "2024-11-03T04:00:00Z", 3) == [
+        "2024-11-03T05:00:00Z", "2024-11-03T06:00:00Z", "2024-11-03T07:00:00Z"]
+
+
+# -- windows and counting ----------------------------------------------------------------------
+
+
+def test_occurrences_window_is_half_open() -> None:
+    schedule = Schedule.parse("0 * * * *", None)
+    found = schedule.occurrences(utc("2024-01-01T00:00:00Z"), utc("2024-01-01T03:00:00Z"), 10)
+    assert found == [utc("2024-01-01T01:00:00Z"), utc("2024-01-01T02:00:00Z"), utc("2024-01-01T03:00:00Z")]
+    assert len(schedule.occurrences(utc("2024-01-01T00:00:00Z"), utc("2024-01-02T00:00:00Z"), 5)) == 5
+
+
+def test_counting_is_fast_and_capped() -> None:
+    started = time.perf_counter()
+    every = Schedule.parse("@every 1s", None, anchor=utc("2024-01-01T00:00:00Z"))
+    assert every.count(utc("2024-01-01T00:00:00Z"), utc("2024-01-29T00:00:00Z"), 100) == 28 * 86400
+    seconds = Schedule.parse("* * * * * *", "Europe/Berlin")
+    assert seconds.count(utc("2024-01-01T00:00:00Z"), utc("2024-01-29T00:00:00Z"), 150) == 150
+    assert seconds.latest_at_or_before(utc("2024-01-29T00:00:00.5Z")) == utc("2024-01-29T00:00:00Z")
+    yearly = Schedule.parse("0 0 29 2 *", "Europe/Berlin")
+    assert yearly.next_after(utc("2024-03-01T00:00:00Z")) == utc("2028-02-28T23:00:00Z")
+    assert time.perf_counter() - started < 2
+
+
+def test_nth_latest() -> None:
+    schedule = Schedule.parse("0 * * * *", None)
+    now, after = utc("2024-01-01T10:30:00Z"), utc("2024-01-01T00:00:00Z")
+    assert schedule.nth_latest_at_or_before(now, 1, after) == utc("2024-01-01T10:00:00Z")
+    assert schedule.nth_latest_at_or_before(now, 3, after) == utc("2024-01-01T08:00:00Z")
+    assert schedule.nth_latest_at_or_before(now, 100, after) == utc("2024-01-01T01:00:00Z")
+    every = Schedule.parse("@every 1h", None, anchor=after)
+    assert every.nth_latest_at_or_before(now, 3, after) == utc("2024-01-01T08:00:00Z")
+    assert every.nth_latest_at_or_before(now, 100, after) == utc("2024-01-01T01:00:00Z")
+    assert every.nth_latest_at_or_before(now, 3, now) is None
