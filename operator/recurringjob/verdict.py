@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import defaultdict
@@ -30,7 +31,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from recurringjob.cron import Schedule
 
 SCHEDULED_TIME_ANNOTATION = "recurringjob.dev/scheduled-time"
 NAME_LABEL = "recurringjob.dev/name"
@@ -48,10 +50,7 @@ class JudgedRecurringJob:
     name: str
     schedule: str
     time_zone: str | None = None
-
-    @property
-    def zone(self) -> ZoneInfo | None:
-        return ZoneInfo(self.time_zone) if self.time_zone else None
+    anchor: datetime | None = None  # only @every schedules need it: status.scheduleFrom
 
 
 @dataclass(frozen=True)
@@ -244,7 +243,7 @@ def compute_verdict(
             why = "unknown RecurringJob"
         elif launch.scheduled_time is None:
             why = "missing or unparseable scheduled-time annotation"
-        elif not is_schedule_time(rj.schedule, rj.zone, launch.scheduled_time):
+        elif not is_schedule_time(rj.schedule, rj.time_zone, launch.scheduled_time, rj.anchor):
             why = "not a time of the schedule"
         if why is not None:
             spurious_details.append(_launch_detail(launch) | {"why": why})
@@ -256,7 +255,7 @@ def compute_verdict(
     end = datetime.fromtimestamp(window_end, UTC)
     judged: list[tuple[str, str, datetime]] = []
     for rj in recurringjobs:
-        times = schedule_times_between(rj.schedule, rj.zone, start, end)
+        times = schedule_times_between(rj.schedule, rj.time_zone, start, end, rj.anchor)
         judged.extend((rj.namespace, rj.name, t) for t in times)
 
     missed_details = [
@@ -387,29 +386,23 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-# --- schedule times: the one place that knows how a schedule expands --------------------------
-# Until recurringjob.cron.Schedule exists this is croniter directly (6 fields = seconds first).
+# --- schedule times: the one place that knows how a schedule expands ---------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _schedule(schedule: str, time_zone: str | None, anchor: datetime | None) -> Schedule:
+    return Schedule.parse(schedule, time_zone, anchor)
 
 
 def schedule_times_between(
-    schedule: str, zone: ZoneInfo | None, start: datetime, end: datetime
+    schedule: str, time_zone: str | None, start: datetime, end: datetime, anchor: datetime | None = None
 ) -> list[datetime]:
-    """Schedule times T with start <= T <= end, as aware UTC datetimes."""
-    tz = zone or UTC
-    cursor = _croniter(schedule, start.astimezone(tz) - timedelta(microseconds=1))
-    times: list[datetime] = []
-    while True:
-        moment = cursor.get_next(datetime).astimezone(UTC)
-        if moment > end:
-            return times
-        times.append(moment)
+    """Schedule times T with start <= T <= end, as aware UTC datetimes (`anchor`: for @every)."""
+    # Schedule.occurrences is (after, until] on whole seconds; a microsecond back makes it [start, end].
+    return _schedule(schedule, time_zone, anchor).occurrences(start - timedelta(microseconds=1), end, 10**8)
 
 
-def is_schedule_time(schedule: str, zone: ZoneInfo | None, moment: datetime) -> bool:
-    return schedule_times_between(schedule, zone, moment, moment) == [moment.astimezone(UTC)]
-
-
-def _croniter(schedule: str, start: datetime) -> Any:
-    from croniter import croniter
-
-    return croniter(schedule, start, second_at_beginning=len(schedule.split()) == 6)
+def is_schedule_time(
+    schedule: str, time_zone: str | None, moment: datetime, anchor: datetime | None = None
+) -> bool:
+    return schedule_times_between(schedule, time_zone, moment, moment, anchor) == [moment.astimezone(UTC)]

@@ -26,7 +26,6 @@ import urllib.error
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 from recurringjob.supervise import ApiClient, kubeconfig_server
@@ -43,10 +42,9 @@ def latest_due(rj: dict[str, Any], now: datetime) -> datetime | None:
     since = parse_time(status.get("lastScheduleTime") or rj["metadata"]["creationTimestamp"])
     if since is None:
         return None
-    zone = ZoneInfo(spec["timeZone"]) if spec.get("timeZone") else None
     # Look back at most a minute: a naive loop does not bother with long outages either.
     start = max(since + timedelta(seconds=1), now - timedelta(minutes=1))
-    due = schedule_times(spec["schedule"], zone, start, now)
+    due = schedule_times(spec["schedule"], spec.get("timeZone"), start, now)
     return due[-1] if due else None
 
 
