@@ -65,7 +65,7 @@ demo: $(STAMP)
 
 ## make chaos: the long exactly-once run: all faults, 12 minutes, 40 RecurringJobs every 2 s (>= 10,000 judged)
 CHAOS_SEED ?= 7
-CHAOS_OUT ?= .chaos/long-seed$(CHAOS_SEED)
+CHAOS_OUT ?= out/chaos-long-seed$(CHAOS_SEED)
 chaos: $(STAMP)
 	$(PY) tests/chaos/run.py --replicas 3 --recurringjobs 40 --schedule '*/2 * * * * *' --duration 720 \
 	  --faults kill-leader,pause-leader,partition-leader,split-brain,api-errors,watch-drops,slow-api,status-race,devcluster-restart \
