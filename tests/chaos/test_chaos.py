@@ -1,0 +1,143 @@
+"""Short chaos runs, one per incident scenario, judged from the audit log; plus the naive control.
+
+Each test runs the real harness (`tests/chaos/run.py`) as a subprocess: a dev cluster, operator
+replicas as separate processes, a fault really done to a process or to the server. A clean
+verdict is asserted; the fault must also really have happened (a run where the fault could not
+be injected proves nothing). The naive scheduler run proves the verdict can fail.
+
+They run one after another (2 cores): keep each around 30 s. `make chaos` is the long version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN = Path(__file__).resolve().parent / "run.py"
+REPO = RUN.parents[2]
+
+# fault -> extra harness flags. Schedules every second: more occurrences per second of test.
+SCENARIOS: dict[str, list[str]] = {
+    "kill-leader": [],
+    "pause-leader": [],
+    "partition-leader": [],
+    "split-brain": [],
+    "api-errors": [],
+    "watch-drops": [],
+    "slow-api": [],
+    "status-race": [],
+    "devcluster-restart": [],
+}
+
+
+def run_harness(out: Path, faults: str, seed: int, *extra: str, duration: int = 30) -> tuple[int, str]:
+    command = [
+        sys.executable, str(RUN),
+        "--replicas", "3", "--recurringjobs", "4", "--schedule", "* * * * * *",
+        "--duration", str(duration), "--faults", faults, "--seed", str(seed), "--out", str(out), *extra,
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=REPO, check=False)
+    (out / "harness-output.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+    return result.returncode, result.stdout + result.stderr
+
+
+def leftover_processes(marker: Path) -> list[str]:
+    """Processes whose command line mentions this run's directory: there must be none."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(marker) in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def load_verdict(out: Path) -> dict[str, Any]:
+    return dict(json.loads((out / "verdict.json").read_text()))
+
+
+@pytest.mark.parametrize("fault", list(SCENARIOS))
+def test_scenario_is_clean(fault: str, tmp_path: Path) -> None:
+    code, output = run_harness(tmp_path, fault, 7, *SCENARIOS[fault])
+    assert (tmp_path / "verdict.json").exists(), output[-3000:]
+    verdict = load_verdict(tmp_path)
+    evidence = json.dumps(
+        {
+            k: verdict[k]
+            for k in (
+                "reasons",
+                "duplicate_details",
+                "missed_details",
+                "spurious_details",
+                "status_mismatches",
+                "faults",
+            )
+        }
+    )[:4000]
+    assert verdict["clean"], f"{fault}: not clean: {evidence}\n{output[-2000:]}"
+    assert code == 0, output[-2000:]
+    assert verdict["duplicates"] == verdict["missed"] == verdict["spurious"] == 0
+    assert verdict["judged_occurrences"] >= 40, "too few occurrences judged to prove anything"
+    injected = [f for f in verdict["faults"] if f["kind"] == fault]
+    assert injected, f"{fault} was never injected"
+    assert not any(f["detail"].startswith("not injected") for f in injected), injected
+    assert not [f for f in verdict["faults"] if f["kind"] == "replica-exited"], verdict["faults"]
+    if fault in {"kill-leader", "pause-leader", "partition-leader"}:
+        # The Lease really changed hands after the fault (the audit log's Lease writes say so).
+        failover = next(f for f in verdict["failovers"] if f["fault"] == fault)
+        assert failover["new_leader"] and failover["new_leader"] != failover["target"], failover
+    if fault == "split-brain":
+        assert any(client.startswith("rogue-") for client in _lease_writers(tmp_path)), "no second leader"
+    assert (tmp_path / "audit.jsonl").stat().st_size > 0
+    assert leftover_processes(tmp_path) == []
+
+
+def _lease_writers(out: Path) -> set[str]:
+    writers = set()
+    for line in (out / "audit.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        if entry.get("resource") == "leases" and 200 <= entry.get("code", 0) < 300:
+            writers.add(str(entry.get("client")))
+    return writers
+
+
+def test_naive_scheduler_duplicates_and_misses_are_caught(tmp_path: Path) -> None:
+    """The control: the incidents' pattern must be judged NOT clean, with evidence."""
+    code, output = run_harness(tmp_path, "api-errors", 3, "--naive", duration=25)
+    assert (tmp_path / "verdict.json").exists(), output[-3000:]
+    verdict = load_verdict(tmp_path)
+    assert code == 1, output[-2000:]
+    assert not verdict["clean"]
+    assert verdict["duplicates"] > 0, verdict["reasons"]
+    assert verdict["missed"] > 0, verdict["reasons"]
+    clients = {launch["client"] for dup in verdict["duplicate_details"] for launch in dup["launches"]}
+    assert len(clients) >= 2, "duplicates should come from different replicas"
+    assert leftover_processes(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_long_run_all_faults(tmp_path: Path) -> None:
+    """`make chaos` in pytest form: >= 10 minutes, every fault, >= 10,000 judged occurrences."""
+    faults = (
+        "kill-leader,pause-leader,partition-leader,split-brain,api-errors,watch-drops,slow-api,"
+        "status-race,devcluster-restart"
+    )
+    command = [
+        sys.executable, str(RUN), "--replicas", "3", "--recurringjobs", "40", "--schedule", "*/2 * * * * *",
+        "--duration", "720", "--faults", faults, "--seed", "7", "--out", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1200, cwd=REPO, check=False)
+    verdict = load_verdict(tmp_path)
+    assert verdict["clean"], result.stdout[-4000:]
+    assert verdict["judged_occurrences"] >= 10_000
+    assert result.returncode == 0
