@@ -44,30 +44,45 @@ def _details(group: str, resource: str, name: str) -> dict[str, Any]:
 
 
 def not_found(group: str, resource: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{qualified(group, resource)} "{name}" not found',
-                    _details(group, resource, name))
+    return ApiError(
+        404, "NotFound", f'{qualified(group, resource)} "{name}" not found', _details(group, resource, name)
+    )
 
 
 def already_exists(group: str, resource: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified(group, resource)} "{name}" already exists',
-                    _details(group, resource, name))
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(group, resource)} "{name}" already exists',
+        _details(group, resource, name),
+    )
 
 
 def conflict(group: str, resource: str, name: str, why: str | None = None) -> ApiError:
     why = why or "the object has been modified; please apply your changes to the latest version and try again"
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified(group, resource)} "{name}": {why}',
-                    _details(group, resource, name))
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(group, resource)} "{name}": {why}',
+        _details(group, resource, name),
+    )
 
 
 def invalid(group: str, kind: str, name: str, causes: list[dict[str, str]]) -> ApiError:
-    """422 Invalid; each cause is {reason, message, field} where message is kube's 'Required value'-style text."""
+    """422 Invalid; causes are {reason, message, field}, message in kube's 'Required value' style."""
     texts = [f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes]
     summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     details: dict[str, Any] = {"name": name, "kind": kind, "causes": causes}
     if group:
         details["group"] = group
-    return ApiError(422, "Invalid", f'{kind}.{group} "{name}" is invalid: {summary}' if group
-                    else f'{kind} "{name}" is invalid: {summary}', details)
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind}.{group} "{name}" is invalid: {summary}'
+        if group
+        else f'{kind} "{name}" is invalid: {summary}',
+        details,
+    )
 
 
 def bad_request(message: str) -> ApiError:

@@ -7,7 +7,6 @@ structural schema: prune unknown fields, apply defaults, validate (crdschema.py)
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from recurringjob.devcluster import apierrors
@@ -16,43 +15,20 @@ from recurringjob.devcluster.registry import ResourceType
 Obj = dict[str, Any]
 CRD_GROUP = "apiextensions.k8s.io"
 CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-
-
-def _fail(name: str, field: str, reason: str, message: str) -> apierrors.ApiError:
-    return apierrors.invalid(CRD_GROUP, "CustomResourceDefinition", name,
-                             [{"reason": reason, "field": field, "message": message}])
 
 
 def validate_crd(crd: Obj) -> None:
-    name = crd["metadata"].get("name", "")
-    spec = crd.get("spec")
-    if not isinstance(spec, dict):
-        raise _fail(name, "spec", "FieldValueRequired", "Required value")
-    group = spec.get("group") or ""
-    names = spec.get("names") or {}
-    plural, kind = names.get("plural") or "", names.get("kind") or ""
-    if not group or "." not in group:
-        raise _fail(name, "spec.group", "FieldValueInvalid", f'Invalid value: "{group}": should be a domain '
-                    "with at least one dot")
-    if not plural or not _DNS_LABEL.fullmatch(plural):
-        raise _fail(name, "spec.names.plural", "FieldValueRequired" if not plural else "FieldValueInvalid",
-                    "Required value" if not plural else f'Invalid value: "{plural}": a lowercase RFC 1123 label')
-    if not kind:
-        raise _fail(name, "spec.names.kind", "FieldValueRequired", "Required value")
-    if name != f"{plural}.{group}":
-        raise _fail(name, "metadata.name", "FieldValueInvalid",
-                    f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
-    if spec.get("scope") not in ("Namespaced", "Cluster"):
-        raise _fail(name, "spec.scope", "FieldValueNotSupported",
-                    f'Unsupported value: "{spec.get("scope") or ""}": supported values: "Cluster", "Namespaced"')
-    versions = spec.get("versions") or []
-    if not versions:
-        raise _fail(name, "spec.versions", "FieldValueInvalid", "Invalid value: null: must have exactly one "
-                    "version marked as storage version")
-    if sum(1 for v in versions if v.get("storage")) != 1:
-        raise _fail(name, "spec.versions", "FieldValueInvalid", "Invalid value: []: must have exactly one "
-                    "version marked as storage version")
+    """422 Invalid with every cause apiextensions' validation would report (crdvalidation.py)."""
+    from recurringjob.devcluster.crdschema import validate_crd as field_errors
+
+    errors = field_errors(crd)
+    if errors:
+        raise apierrors.invalid(
+            CRD_GROUP,
+            "CustomResourceDefinition",
+            crd["metadata"].get("name", ""),
+            [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors],
+        )
 
 
 def prepare_create(crd: Obj) -> None:
@@ -75,8 +51,12 @@ def prepare_create(crd: Obj) -> None:
         "acceptedNames": names,
         "conditions": [
             _condition("NamesAccepted", "NoConflicts", "no conflicts found", meta["creationTimestamp"]),
-            _condition("Established", "InitialNamesAccepted", "the initial names have been accepted",
-                       meta["creationTimestamp"]),
+            _condition(
+                "Established",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+                meta["creationTimestamp"],
+            ),
         ],
         "storedVersions": [storage],
     }
@@ -93,10 +73,16 @@ def resource_type(crd: Obj) -> ResourceType:
     served = [v for v in spec["versions"] if v.get("served", True)]
     served.sort(key=lambda v: not v.get("storage"))  # storage version first: what we store
     rt = ResourceType(
-        group=spec["group"], versions=tuple(v["name"] for v in served), resource=names["plural"],
-        kind=names["kind"], namespaced=spec["scope"] == "Namespaced",
-        singular=names.get("singular") or names["kind"].lower(), short_names=tuple(names.get("shortNames") or ()),
-        categories=tuple(names.get("categories") or ()), has_generation=True, return_deleted_object=True,
+        group=spec["group"],
+        versions=tuple(v["name"] for v in served),
+        resource=names["plural"],
+        kind=names["kind"],
+        namespaced=spec["scope"] == "Namespaced",
+        singular=names.get("singular") or names["kind"].lower(),
+        short_names=tuple(names.get("shortNames") or ()),
+        categories=tuple(names.get("categories") or ()),
+        has_generation=True,
+        return_deleted_object=True,
         crd_name=crd["metadata"]["name"],
     )
     rt.has_status = any("status" in (v.get("subresources") or {}) for v in served)
@@ -120,24 +106,21 @@ def _body(obj: Obj) -> Obj:
     return {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
 
 
-def prepare_custom(rt: ResourceType, obj: Obj) -> None:
+def prepare_custom(rt: ResourceType, obj: Obj, old: Obj | None = None) -> None:
     """Prune, default and validate a custom object in place, against its apiVersion's schema."""
     version = str(obj.get("apiVersion", "")).rpartition("/")[2] or rt.versions[0]
     schema = rt.schemas.get(version)
     if schema is None:
         return
-    body = _body(obj)
-    pruned = schema.prune(body)
-    body = pruned if pruned is not None else body
-    defaulted = schema.apply_defaults(body)
-    body = defaulted if defaulted is not None else body
-    errors = schema.validate(body)
+    body = schema.apply_defaults(schema.prune(obj))
+    errors = schema.validate(body, old)
     if errors:
         causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]
         raise apierrors.invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), causes)
-    for key in [k for k in obj if k not in ("apiVersion", "kind", "metadata")]:
-        del obj[key]
+    metadata = obj["metadata"]
+    obj.clear()
     obj.update(body)
+    obj["metadata"] = metadata  # keep our (server-managed) metadata dict, not the schema's copy
 
 
 def unknown_fields(rt: ResourceType, obj: Obj) -> list[str]:
@@ -146,12 +129,9 @@ def unknown_fields(rt: ResourceType, obj: Obj) -> list[str]:
     schema = rt.schemas.get(version)
     if schema is None:
         return []
-    import copy
-
     body = _body(obj)
-    pruned = schema.prune(copy.deepcopy(body))
     found: list[str] = []
-    _diff(body, pruned if pruned is not None else body, "", found)
+    _diff(body, _body(schema.prune(body)), "", found)
     return found
 
 
@@ -165,3 +145,23 @@ def _diff(before: Any, after: Any, path: str, found: list[str]) -> None:
     elif isinstance(before, list) and isinstance(after, list):
         for index, (b, a) in enumerate(zip(before, after, strict=False)):
             _diff(b, a, f"{path}[{index}]", found)
+
+
+def serve(store: Any) -> None:
+    """Keep the registry in step with the stored CRDs (at load and on every CRD write)."""
+    from recurringjob.devcluster.store import Event
+
+    rk = (CRD_GROUP, "customresourcedefinitions")
+    for crd in store.select(rk):
+        store.registry.add(resource_type(crd))
+
+    def on_event(event: Event) -> None:
+        if event.rk != rk:
+            return
+        spec = event.obj["spec"]
+        if event.type == "DELETED":
+            store.registry.remove((spec["group"], spec["names"]["plural"]))
+        else:
+            store.registry.add(resource_type(event.obj))
+
+    store.listeners.append(on_event)

@@ -16,7 +16,9 @@ Obj = dict[str, Any]
 
 def _namespace(obj: Obj) -> None:
     name = obj["metadata"]["name"]
-    obj["metadata"]["labels"] = dict(obj["metadata"].get("labels") or {}, **{"kubernetes.io/metadata.name": name})
+    obj["metadata"]["labels"] = dict(
+        obj["metadata"].get("labels") or {}, **{"kubernetes.io/metadata.name": name}
+    )
     obj["spec"] = {"finalizers": ["kubernetes"]}
     obj["status"] = {"phase": "Active"}
 
@@ -32,24 +34,44 @@ def _job(obj: Obj) -> None:
     pod_spec = template.get("spec") if isinstance(template, dict) else None
     causes = []
     if not isinstance(pod_spec, dict) or not pod_spec.get("containers"):
-        causes.append({"reason": "FieldValueRequired", "field": "spec.template.spec.containers",
-                       "message": "Required value"})
+        causes.append(
+            {
+                "reason": "FieldValueRequired",
+                "field": "spec.template.spec.containers",
+                "message": "Required value",
+            }
+        )
     elif pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
-        causes.append({"reason": "FieldValueNotSupported", "field": "spec.template.spec.restartPolicy",
-                       "message": f'Unsupported value: "{pod_spec.get("restartPolicy") or ""}": supported values: '
-                                  '"OnFailure", "Never"'})
+        causes.append(
+            {
+                "reason": "FieldValueNotSupported",
+                "field": "spec.template.spec.restartPolicy",
+                "message": f'Unsupported value: "{pod_spec.get("restartPolicy") or ""}": supported values: '
+                '"OnFailure", "Never"',
+            }
+        )
     if causes:
         raise apierrors.invalid("batch", "Job", meta["name"], causes)
     assert isinstance(spec, dict) and isinstance(template, dict)
     uid, name = meta["uid"], meta["name"]
-    controller = {"batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": name,
-                  "controller-uid": uid, "job-name": name}
+    controller = {
+        "batch.kubernetes.io/controller-uid": uid,
+        "batch.kubernetes.io/job-name": name,
+        "controller-uid": uid,
+        "job-name": name,
+    }
     tmeta = template["metadata"] = dict(template.get("metadata") or {})
     tmeta["labels"] = dict(tmeta.get("labels") or {}, **controller)
     spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
-    for key, value in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6),
-                       ("completionMode", "NonIndexed"), ("suspend", False),
-                       ("podReplacementPolicy", "TerminatingOrFailed"), ("manualSelector", None)):
+    for key, value in (
+        ("parallelism", 1),
+        ("completions", 1),
+        ("backoffLimit", 6),
+        ("completionMode", "NonIndexed"),
+        ("suspend", False),
+        ("podReplacementPolicy", "TerminatingOrFailed"),
+        ("manualSelector", None),
+    ):
         if value is not None:
             spec.setdefault(key, value)
     obj["status"] = {}
@@ -72,8 +94,8 @@ def prepare_create(rt: ResourceType, obj: Obj) -> None:
         crds.prepare_custom(rt, obj)
 
 
-def prepare_update(rt: ResourceType, obj: Obj) -> None:
+def prepare_update(rt: ResourceType, obj: Obj, old: Obj) -> None:
     if rt.rk == ("apiextensions.k8s.io", "customresourcedefinitions"):
         crds.validate_crd(obj)
     elif rt.crd_name is not None:
-        crds.prepare_custom(rt, obj)
+        crds.prepare_custom(rt, obj, old)

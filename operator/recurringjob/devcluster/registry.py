@@ -36,6 +36,7 @@ class ResourceType:
     openapi: dict[str, Any] = field(default_factory=dict)  # version -> raw openAPIV3Schema (CRDs)
     printer_columns: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     crd_name: str | None = None  # set for custom resources
+    field_labels: tuple[str, ...] = ()  # fieldSelector labels beyond metadata.name/namespace
 
     @property
     def rk(self) -> RK:
@@ -50,31 +51,103 @@ class ResourceType:
         return f"{self.group}/{version}" if self.group else version
 
 
-def _builtin(group: str, version: str, resource: str, kind: str, namespaced: bool = True,
-             **kw: Any) -> ResourceType:
+def _builtin(
+    group: str, version: str, resource: str, kind: str, namespaced: bool = True, **kw: Any
+) -> ResourceType:
     singular = kw.pop("singular", kind.lower())
     return ResourceType(group, (version,), resource, kind, namespaced, singular=singular, **kw)
 
 
+_INVOLVED = tuple(
+    f"involvedObject.{f}"
+    for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+)
+_EVENT_FIELDS = (*_INVOLVED, "reason", "reportingComponent", "source", "type")
+_POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+)
+
 BUILTINS: tuple[ResourceType, ...] = (
-    _builtin("", "v1", "namespaces", "Namespace", False, short_names=("ns",), has_status=True,
-             has_generation=False),
-    _builtin("", "v1", "events", "Event", short_names=("ev",), has_generation=False,
-             allow_create_on_update=True),
+    _builtin(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        short_names=("ns",),
+        has_status=True,
+        has_generation=False,
+        field_labels=("status.phase",),
+    ),
+    _builtin(
+        "",
+        "v1",
+        "events",
+        "Event",
+        short_names=("ev",),
+        has_generation=False,
+        allow_create_on_update=True,
+        field_labels=_EVENT_FIELDS,
+    ),
     _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",), has_generation=False),
-    _builtin("", "v1", "secrets", "Secret", has_generation=False),
-    _builtin("", "v1", "pods", "Pod", short_names=("po",), categories=("all",), has_status=True,
-             has_generation=False),
+    _builtin("", "v1", "secrets", "Secret", has_generation=False, field_labels=("type",)),
+    _builtin(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        categories=("all",),
+        has_status=True,
+        has_generation=False,
+        field_labels=_POD_FIELDS,
+    ),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",), has_generation=False),
-    _builtin("events.k8s.io", "v1", "events", "Event", short_names=("ev",), has_generation=False,
-             allow_create_on_update=True),
-    _builtin("coordination.k8s.io", "v1", "leases", "Lease", has_generation=False,
-             allow_create_on_update=True),
+    _builtin(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        short_names=("ev",),
+        has_generation=False,
+        allow_create_on_update=True,
+        field_labels=(
+            *_EVENT_FIELDS,
+            *(f.replace("involvedObject", "regarding") for f in _INVOLVED),
+            "reportingController",
+        ),
+    ),
+    _builtin(
+        "coordination.k8s.io", "v1", "leases", "Lease", has_generation=False, allow_create_on_update=True
+    ),
     # batch/v1 Jobs still default to orphaning their pods when the client names no policy.
-    _builtin("batch", "v1", "jobs", "Job", categories=("all",), has_status=True,
-             default_propagation="Orphan"),
-    _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-             short_names=("crd", "crds"), categories=("api-extensions",), has_status=True),
+    _builtin(
+        "batch",
+        "v1",
+        "jobs",
+        "Job",
+        categories=("all",),
+        has_status=True,
+        default_propagation="Orphan",
+        field_labels=("status.successful",),
+    ),
+    _builtin(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        has_status=True,
+    ),
 )
 
 
@@ -128,8 +201,10 @@ class Registry:
         return result
 
     def resources_in(self, group: str, version: str) -> list[ResourceType]:
-        return sorted((rt for rt in self._by_rk.values() if rt.group == group and version in rt.versions),
-                      key=lambda r: r.resource)
+        return sorted(
+            (rt for rt in self._by_rk.values() if rt.group == group and version in rt.versions),
+            key=lambda r: r.resource,
+        )
 
 
 def _version_priority(version: str) -> tuple[int, int, int]:

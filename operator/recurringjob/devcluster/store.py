@@ -34,6 +34,7 @@ may share them; the public methods above return copies so callers may edit what 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import random
 import uuid
@@ -51,8 +52,15 @@ Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 
 # Metadata only the server sets: a write can never change these.
-SERVER_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
-                   "deletionGracePeriodSeconds", "namespace", "name")
+SERVER_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "namespace",
+    "name",
+)
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # kube's generateName alphabet (no vowels)
 
 
@@ -73,8 +81,14 @@ class Event:
 class Subscription:
     """A watcher's queue. Filled synchronously at commit time, so it never misses an event."""
 
-    def __init__(self, store: Store, rk: RK, namespace: str | None,
-                 labels: LabelSelector | None, fields: FieldSelector | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rk: RK,
+        namespace: str | None,
+        labels: LabelSelector | None,
+        fields: FieldSelector | None,
+    ) -> None:
         self._store, self.rk, self.namespace = store, rk, namespace
         self._labels, self._fields = labels, fields
         self._queue: deque[tuple[str, Obj, int]] = deque()
@@ -97,7 +111,9 @@ class Subscription:
             if new_ok and not old_ok:
                 self._put("ADDED", event.obj, event.revision)
             elif old_ok and not new_ok and event.old is not None:
-                gone = dict(event.old, metadata=dict(event.old["metadata"], resourceVersion=str(event.revision)))
+                gone = dict(
+                    event.old, metadata=dict(event.old["metadata"], resourceVersion=str(event.revision))
+                )
                 self._put("DELETED", gone, event.revision)
             elif new_ok:
                 self._put("MODIFIED", event.obj, event.revision)
@@ -111,7 +127,7 @@ class Subscription:
     def pending(self) -> bool:
         return bool(self._queue)
 
-    async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:
+    async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:  # noqa: ASYNC109
         """The next event (shared object: do not mutate), or None after `timeout` seconds."""
         while not self._queue:
             self._ready.clear()
@@ -134,8 +150,9 @@ class Store:
         self._history: deque[Event] = deque(maxlen=history_limit)
         self._compacted = 0  # every event after this revision is still in _history
         self._subscribers: dict[RK, set[Subscription]] = {}
+        self._dependents: dict[str, set[tuple[RK, Key]]] = {}  # owner uid -> objects referring to it
         # Called synchronously after each commit (CRD serving, persistence, garbage collection).
-        self.listeners: list[Callable[[Event], None]] = []
+        self.listeners: builtins.list[Callable[[Event], None]] = []
 
     # ---- reading -------------------------------------------------------------------------------
     def type_of(self, rk: RK) -> ResourceType:
@@ -154,10 +171,15 @@ class Store:
             raise apierrors.not_found(rk[0], rk[1], name)
         return copy.deepcopy(obj)
 
-    def select(self, rk: RK, namespace: str | None = None, label_selector: str | None = None,
-               field_selector: str | None = None) -> list[Obj]:
+    def select(
+        self,
+        rk: RK,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> builtins.list[Obj]:
         """Matching stored objects (shared), sorted by namespace/name like kube's lists."""
-        labels, fields = parse_selectors(label_selector, field_selector)
+        labels, fields = parse_selectors(self.registry.get(rk), label_selector, field_selector)
         bucket = self._objects.get(rk, {})
         keys = sorted(k for k in bucket if not namespace or k[0] == namespace)
         result = []
@@ -170,12 +192,17 @@ class Store:
             result.append(obj)
         return result
 
-    def list(self, rk: RK, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None) -> tuple[list[Obj], int]:
+    def list(
+        self,
+        rk: RK,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[builtins.list[Obj], int]:
         items = self.select(rk, namespace, label_selector, field_selector)
         return copy.deepcopy(items), self.revision
 
-    def all_objects(self) -> list[tuple[RK, Obj]]:
+    def all_objects(self) -> builtins.list[tuple[RK, Obj]]:
         return [(rk, obj) for rk, bucket in self._objects.items() for obj in bucket.values()]
 
     # ---- writing -------------------------------------------------------------------------------
@@ -186,6 +213,8 @@ class Store:
             bucket.pop(key, None)
         else:
             bucket[key] = obj
+        if old is not None or obj["metadata"].get("ownerReferences"):
+            self._index_owners(rk, key, old, None if type_ == "DELETED" else obj)
         event = Event(self.revision, rk, type_, obj, old)
         if len(self._history) == self._history.maxlen:
             self._compacted = self._history[0].revision
@@ -211,9 +240,18 @@ class Store:
             meta.pop("namespace", None)
         if not meta.get("name"):
             if not meta.get("generateName"):
-                raise apierrors.invalid(rt.group, rt.kind, "", [{
-                    "reason": "FieldValueRequired", "field": "metadata.name",
-                    "message": "Required value: name or generateName is required"}])
+                raise apierrors.invalid(
+                    rt.group,
+                    rt.kind,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "metadata.name",
+                            "message": "Required value: name or generateName is required",
+                        }
+                    ],
+                )
             meta["name"] = meta["generateName"] + "".join(random.choices(NAME_CHARS, k=5))
         name = meta["name"]
         if rt.namespaced:
@@ -222,9 +260,12 @@ class Store:
                 raise apierrors.not_found("", "namespaces", namespace)
             if ns["metadata"].get("deletionTimestamp"):
                 raise apierrors.ApiError(
-                    403, "Forbidden", f'{apierrors.qualified(rt.group, rt.resource)} "{name}" is forbidden: '
+                    403,
+                    "Forbidden",
+                    f'{apierrors.qualified(rt.group, rt.resource)} "{name}" is forbidden: '
                     f"unable to create new content in namespace {namespace} because it is being terminated",
-                    {"name": name, "kind": rt.resource, "group": rt.group})
+                    {"name": name, "kind": rt.resource, "group": rt.group},
+                )
         if self.peek(rk, namespace, name) is not None:
             raise apierrors.already_exists(rt.group, rt.resource, name)
         for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "managedFields"):
@@ -253,8 +294,13 @@ class Store:
             raise apierrors.not_found(rt.group, rt.resource, name)
         cur_meta = current["metadata"]
         if meta.get("uid") and meta["uid"] != cur_meta["uid"]:
-            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: UID in precondition: "
-                                     f"{meta['uid']}, UID in object meta: {cur_meta['uid']}")
+            raise apierrors.conflict(
+                rt.group,
+                rt.resource,
+                name,
+                "Precondition failed: UID in precondition: "
+                f"{meta['uid']}, UID in object meta: {cur_meta['uid']}",
+            )
         if meta.get("resourceVersion") and meta["resourceVersion"] != cur_meta["resourceVersion"]:
             raise apierrors.conflict(rt.group, rt.resource, name)
         if subresource == "status":
@@ -281,7 +327,7 @@ class Store:
         new["metadata"]["resourceVersion"] = cur_meta["resourceVersion"]
         new.setdefault("apiVersion", current.get("apiVersion"))
         new.setdefault("kind", current.get("kind"))
-        prepare_update(rt, new)
+        prepare_update(rt, new, current)
         if new == current:
             return current  # kube: a no-op write neither bumps the revision nor notifies watchers
         if rt.has_generation and _spec_changed(current, new, rt.has_status):
@@ -292,8 +338,14 @@ class Store:
             self._remove(rk, new)
         return new
 
-    def delete(self, rk: RK, namespace: str | None, name: str, propagation: str | None = None,
-               preconditions: dict[str, Any] | None = None) -> tuple[bool, Obj]:
+    def delete(
+        self,
+        rk: RK,
+        namespace: str | None,
+        name: str,
+        propagation: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+    ) -> tuple[bool, Obj]:
         rt = self.type_of(rk)
         current = self.peek(rk, namespace if rt.namespaced else None, name)
         if current is None:
@@ -301,12 +353,22 @@ class Store:
         cur_meta = current["metadata"]
         pre = preconditions or {}
         if pre.get("uid") and pre["uid"] != cur_meta["uid"]:
-            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: UID in precondition: "
-                                     f"{pre['uid']}, UID in object meta: {cur_meta['uid']}")
+            raise apierrors.conflict(
+                rt.group,
+                rt.resource,
+                name,
+                "Precondition failed: UID in precondition: "
+                f"{pre['uid']}, UID in object meta: {cur_meta['uid']}",
+            )
         if pre.get("resourceVersion") and pre["resourceVersion"] != cur_meta["resourceVersion"]:
-            raise apierrors.conflict(rt.group, rt.resource, name, "Precondition failed: ResourceVersion in "
-                                     f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
-                                     f"{cur_meta['resourceVersion']}")
+            raise apierrors.conflict(
+                rt.group,
+                rt.resource,
+                name,
+                "Precondition failed: ResourceVersion in "
+                f"precondition: {pre['resourceVersion']}, ResourceVersion in object meta: "
+                f"{cur_meta['resourceVersion']}",
+            )
         policy = propagation or rt.default_propagation
         finalizers = list(cur_meta.get("finalizers") or [])
         if policy == "Foreground" and "foregroundDeletion" not in finalizers:
@@ -323,7 +385,7 @@ class Store:
             return False, self._mark_deleting(rk, current, finalizers)
         return True, self._remove(rk, current)
 
-    def _mark_deleting(self, rk: RK, current: Obj, finalizers: list[str]) -> Obj:
+    def _mark_deleting(self, rk: RK, current: Obj, finalizers: builtins.list[str]) -> Obj:
         new = dict(current)
         meta = new["metadata"] = dict(current["metadata"])
         if not meta.get("deletionTimestamp"):
@@ -342,25 +404,48 @@ class Store:
     def _remove(self, rk: RK, current: Obj) -> Obj:
         gone = dict(current)
         gone["metadata"] = dict(current["metadata"], resourceVersion=self._next_revision())
-        self._commit(rk, "DELETED", gone, None)
+        self._commit(rk, "DELETED", gone, current)
         return gone
 
+    def _index_owners(self, rk: RK, key: Key, old: Obj | None, new: Obj | None) -> None:
+        if old is not None:
+            for ref in old["metadata"].get("ownerReferences") or ():
+                self._dependents.get(ref.get("uid", ""), set()).discard((rk, key))
+        if new is not None:
+            for ref in new["metadata"].get("ownerReferences") or ():
+                self._dependents.setdefault(ref.get("uid", ""), set()).add((rk, key))
+
+    def dependents(self, owner_uid: str) -> builtins.list[tuple[RK, Obj]]:
+        """Stored objects (shared) with an ownerReference to `owner_uid`."""
+        found = []
+        for rk, (namespace, name) in list(self._dependents.get(owner_uid, ())):
+            obj = self.peek(rk, namespace, name)
+            if obj is not None:
+                found.append((rk, obj))
+        return found
+
     def has_dependents(self, owner_uid: str) -> bool:
-        return any(ref.get("uid") == owner_uid
-                   for _, obj in self.all_objects() for ref in obj["metadata"].get("ownerReferences") or ())
+        return bool(self.dependents(owner_uid))
 
     # ---- watching ------------------------------------------------------------------------------
-    def subscribe(self, rk: RK, namespace: str | None = None, since: int | None = None,
-                  label_selector: str | None = None, field_selector: str | None = None
-                  ) -> tuple[Subscription, list[tuple[str, Obj, int]]]:
+    def subscribe(
+        self,
+        rk: RK,
+        namespace: str | None = None,
+        since: int | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[Subscription, builtins.list[tuple[str, Obj, int]]]:
         """A live subscription plus the initial events (replay after `since`, or synthetic ADDED)."""
-        labels, fields = parse_selectors(label_selector, field_selector)
+        labels, fields = parse_selectors(self.registry.get(rk), label_selector, field_selector)
         if since is not None and since < self._compacted:
             raise apierrors.expired(f"too old resource version: {since} ({self._compacted + 1})")
         sub = Subscription(self, rk, namespace, labels, fields)
         if since is None:
-            initial = [("ADDED", obj, int(obj["metadata"]["resourceVersion"]))
-                       for obj in self.select(rk, namespace, label_selector, field_selector)]
+            initial = [
+                ("ADDED", obj, int(obj["metadata"]["resourceVersion"]))
+                for obj in self.select(rk, namespace, label_selector, field_selector)
+            ]
         else:
             for event in self._history:
                 if event.revision > since and event.rk == rk:
@@ -370,9 +455,14 @@ class Store:
         self._subscribers.setdefault(rk, set()).add(sub)
         return sub, initial
 
-    async def watch(self, rk: RK, namespace: str | None = None, since: int | None = None,
-                    label_selector: str | None = None, field_selector: str | None = None
-                    ) -> AsyncIterator[tuple[str, Obj]]:
+    async def watch(
+        self,
+        rk: RK,
+        namespace: str | None = None,
+        since: int | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> AsyncIterator[tuple[str, Obj]]:
         sub, initial = self.subscribe(rk, namespace, since, label_selector, field_selector)
         try:
             for type_, obj, _ in initial:
@@ -391,12 +481,15 @@ class Store:
                 sub._ready.set()
 
     # ---- persistence support -------------------------------------------------------------------
-    def load(self, revision: int, objects: list[tuple[RK, Obj]]) -> None:
+    def load(self, revision: int, objects: builtins.list[tuple[RK, Obj]]) -> None:
         """Restore state (journal.py); history starts empty, so older watches get 410."""
         self._objects = {}
+        self._dependents = {}
         for rk, obj in objects:
             meta = obj["metadata"]
-            self._objects.setdefault(rk, {})[(meta.get("namespace", ""), meta["name"])] = obj
+            key = (meta.get("namespace", ""), meta["name"])
+            self._objects.setdefault(rk, {})[key] = obj
+            self._index_owners(rk, key, None, obj)
         self.revision = self._compacted = revision
         self._history.clear()
 
@@ -408,14 +501,14 @@ def _spec_changed(old: Obj, new: Obj, has_status: bool) -> bool:
     return any(old.get(k) != new.get(k) for k in keys)
 
 
-def parse_selectors(label_selector: str | None, field_selector: str | None
-                    ) -> tuple[LabelSelector | None, FieldSelector | None]:
+def parse_selectors(
+    rt: ResourceType | None, label_selector: str | None, field_selector: str | None
+) -> tuple[LabelSelector | None, FieldSelector | None]:
+    """Parsed selectors; 400 BadRequest with kube's message for bad syntax or unsupported fields."""
     try:
         labels = LabelSelector.parse(label_selector) if label_selector else None
+        supported = ("metadata.name", "metadata.namespace", *(rt.field_labels if rt else ()))
+        fields = FieldSelector.parse(field_selector, supported) if field_selector else None
     except ValueError as exc:
-        raise apierrors.bad_request(f"unable to parse requirement: {exc}") from None
-    try:
-        fields = FieldSelector.parse(field_selector) if field_selector else None
-    except ValueError as exc:
-        raise apierrors.bad_request(f"invalid field selector: {exc}") from None
+        raise apierrors.bad_request(str(exc)) from None
     return labels, fields

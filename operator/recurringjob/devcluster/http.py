@@ -1,0 +1,470 @@
+"""REST handlers: one catch-all route resolving kube URLs, then get/list/create/update/patch/delete.
+
+Each request is resolved to a `RequestInfo`, offered to the fault injector, handled, and — when it
+mutates — written to the audit log before its response leaves. Between reading an object and
+writing it there is no `await`, so every write is atomic with respect to every other one.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from recurringjob.devcluster import apierrors, codec, crds
+from recurringjob.devcluster.audit import AuditLog
+from recurringjob.devcluster.discovery import AGGREGATED_CONTENT_TYPE, Discovery
+from recurringjob.devcluster.registry import ResourceType
+from recurringjob.devcluster.request import RequestInfo
+from recurringjob.devcluster.store import Obj, Store
+from recurringjob.devcluster.watch import serve_watch
+
+PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+}
+NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+
+
+def client_identity(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[len("Bearer ") :].strip()
+    return request.headers.get("User-Agent", "")
+
+
+class Target:
+    """A resolved resource URL."""
+
+    __slots__ = ("group", "name", "namespace", "rt", "subresource", "version")
+
+    def __init__(
+        self, rt: ResourceType, version: str, namespace: str | None, name: str | None, subresource: str | None
+    ) -> None:
+        self.rt, self.version, self.namespace, self.name, self.subresource = (
+            rt,
+            version,
+            namespace,
+            name,
+            subresource,
+        )
+        self.group = rt.group
+
+
+class ApiHandler:
+    def __init__(
+        self,
+        store: Store,
+        discovery: Discovery,
+        audit: AuditLog | None,
+        faults: Any = None,
+        bookmark_interval: float = 10.0,
+    ) -> None:
+        self.store, self.discovery, self.audit, self.faults = store, discovery, audit, faults
+        self.bookmark_interval = bookmark_interval
+
+    # ---- entry point -----------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        received = time.time()
+        path = request.path.rstrip("/") or "/"
+        client = client_identity(request)
+        if not (path.startswith("/api/") or path.startswith("/apis/")):
+            info = RequestInfo("get", "", "", "", None, None, None, client)
+            return await self._guarded(info, self._non_resource(request, path))
+        try:
+            target, info = self._resolve(request, path, client)
+        except apierrors.ApiError as exc:
+            if exc.code == 0:  # a discovery document, not a resource
+                info = RequestInfo("get", "", "", "", None, None, None, client)
+                return await self._guarded(info, self._discovery_doc(request, exc.message))
+            return codec.error_response(exc)
+        if self.faults is not None:
+            injected = await self.faults.intercept(info)
+            if injected is not None:
+                self._audit(received, info, injected.status, None)
+                return injected
+        created: Obj | None = None
+        try:
+            if info.verb == "watch":
+                return await serve_watch(self, request, target, info)
+            response, created = await self._dispatch(request, target, info)
+        except apierrors.ApiError as exc:
+            response = codec.error_response(exc)
+            created = getattr(exc, "created", None)
+        if info.is_mutating:
+            if info.verb == "create" and created is not None:
+                info = replace(info, name=created.get("metadata", {}).get("name") or info.name)
+            self._audit(received, info, response.status, created)
+        return response
+
+    async def _guarded(self, info: RequestInfo, handler: Any) -> web.StreamResponse:
+        if self.faults is not None:
+            injected = await self.faults.intercept(info)
+            if injected is not None:
+                handler.close()
+                return injected
+        try:
+            response: web.StreamResponse = await handler
+            return response
+        except apierrors.ApiError as exc:
+            return codec.error_response(exc)
+
+    def _audit(self, received: float, info: RequestInfo, code: int, created: Obj | None) -> None:
+        if self.audit is not None and info.is_mutating:
+            self.audit.record(received, info, code, created)
+
+    # ---- URL resolution --------------------------------------------------------------------------
+    def _resolve(self, request: web.Request, path: str, client: str) -> tuple[Target, RequestInfo]:
+        parts = path.strip("/").split("/")
+        if parts[0] == "api":
+            group, rest = "", parts[1:]
+        else:
+            group, rest = (parts[1] if len(parts) > 1 else ""), parts[2:]
+        if not rest:
+            raise apierrors.ApiError(
+                0,
+                "",
+                "api"
+                if parts[0] == "api" and len(parts) == 1
+                else ("apis" if len(parts) == 1 else f"group:{group}"),
+            )
+        version, rest = rest[0], rest[1:]
+        if not rest:
+            raise apierrors.ApiError(0, "", f"gv:{group}/{version}")
+        namespace: str | None = None
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES)
+        ):
+            namespace, rest = rest[1], rest[2:]
+        resource, name = rest[0], (rest[1] if len(rest) > 1 else None)
+        subresource = rest[2] if len(rest) > 2 else None
+        if len(rest) > 3:
+            raise apierrors.resource_not_found()
+        rt = self.store.registry.lookup(group, version, resource)
+        if rt is None or (subresource is not None and not (subresource == "status" and rt.has_status)):
+            raise apierrors.resource_not_found()
+        if rt.namespaced is False and namespace is not None:
+            raise apierrors.resource_not_found()
+        if resource == "namespaces" and name is not None:
+            namespace = None
+        verb = _verb(request, name)
+        return (
+            Target(rt, version, namespace, name, subresource),
+            RequestInfo(
+                verb,
+                group,
+                version,
+                resource,
+                subresource,
+                namespace if rt.namespaced else None,
+                name,
+                client,
+            ),
+        )
+
+    # ---- non-resource paths ----------------------------------------------------------------------
+    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse:
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        if path == "/version":
+            return self._doc("version")
+        if path == "/openapi/v3":
+            return self._doc("openapi3")
+        if path.startswith("/openapi/v3/"):
+            return self._doc("openapi3:" + path[len("/openapi/v3/") :])
+        if path in ("/api", "/apis"):
+            return await self._discovery_doc(request, path[1:])
+        return web.Response(status=404, text="404 page not found\n")
+
+    async def _discovery_doc(self, request: web.Request, key: str) -> web.StreamResponse:
+        if (
+            key in ("api", "apis")
+            and "as=APIGroupDiscoveryList" in request.headers.get("Accept", "")
+            and "v=v2;" in request.headers.get("Accept", "").replace(" ", "") + ";"
+        ):
+            body = self.discovery.document("agg:" + key)
+            return web.Response(body=body, headers={"Content-Type": AGGREGATED_CONTENT_TYPE})
+        return self._doc(key)
+
+    def _doc(self, key: str) -> web.Response:
+        body = self.discovery.document(key)
+        if body is None:
+            return web.Response(status=404, text="404 page not found\n")
+        return web.Response(body=body, content_type="application/json")
+
+    # ---- resource verbs --------------------------------------------------------------------------
+    async def _dispatch(
+        self, request: web.Request, t: Target, info: RequestInfo
+    ) -> tuple[web.StreamResponse, Obj | None]:
+        verb = info.verb
+        if verb == "get":
+            return self._get(request, t), None
+        if verb == "list":
+            return self._list(request, t), None
+        if verb == "create":
+            return await self._create(request, t)
+        if verb == "update":
+            return await self._update(request, t)
+        if verb == "patch":
+            return await self._patch(request, t), None
+        if verb == "delete":
+            return await self._delete(request, t), None
+        if verb == "deletecollection":
+            return await self._delete_collection(request, t), None
+        raise apierrors.method_not_allowed("the server does not allow this method on the requested resource")
+
+    def _out(
+        self,
+        request: web.Request,
+        t: Target,
+        obj: Obj,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        obj = codec.view(t.rt, obj, t.version)
+        if codec.wants_table(accept):
+            return codec.json_response(
+                codec.table(t.rt, t.version, [obj], self.store.revision, request.query.get("includeObject")),
+                status,
+                headers,
+            )
+        if codec.wants_metadata(accept):
+            return codec.json_response(codec.partial_metadata(obj), status, headers)
+        return codec.json_response(obj, status, headers)
+
+    def _current(self, t: Target) -> Obj:
+        obj = self.store.peek(t.rt.rk, t.namespace, t.name or "")
+        if obj is None:
+            raise apierrors.not_found(t.group, t.rt.resource, t.name or "")
+        return obj
+
+    def _get(self, request: web.Request, t: Target) -> web.Response:
+        return self._out(request, t, self._current(t))
+
+    def _list(self, request: web.Request, t: Target) -> web.Response:
+        q = request.query
+        items = self.store.select(t.rt.rk, t.namespace, q.get("labelSelector"), q.get("fieldSelector"))
+        revision = self.store.revision
+        meta: dict[str, Any] = {"resourceVersion": str(revision)}
+        start = q.get("continue")
+        if start:
+            try:
+                token = json.loads(base64.urlsafe_b64decode(start.encode()))
+                after, revision = tuple(token["after"]), token["rv"]
+            except (ValueError, KeyError, TypeError):
+                raise apierrors.bad_request("continue key is not valid: invalid continue token") from None
+            meta["resourceVersion"] = str(revision)
+            items = [o for o in items if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after]
+        limit = int(q.get("limit") or 0) if (q.get("limit") or "0").isdigit() else 0
+        if limit and len(items) > limit:
+            last = items[limit - 1]["metadata"]
+            token_doc = {"after": [last.get("namespace", ""), last["name"]], "rv": revision}
+            meta["continue"] = base64.urlsafe_b64encode(json.dumps(token_doc).encode()).decode()
+            meta["remainingItemCount"] = len(items) - limit
+            items = items[:limit]
+        items = [codec.view(t.rt, o, t.version) for o in items]
+        accept = request.headers.get("Accept", "")
+        if codec.wants_table(accept):
+            doc = codec.table(t.rt, t.version, items, revision, q.get("includeObject"))
+            doc.setdefault("metadata", {}).update(meta)
+            return codec.json_response(doc)
+        if codec.wants_metadata(accept):
+            return codec.json_response(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                    "items": [codec.partial_metadata(o) for o in items],
+                }
+            )
+        return codec.json_response(
+            {
+                "kind": t.rt.list_kind,
+                "apiVersion": t.rt.api_version(t.version),
+                "metadata": meta,
+                "items": items,
+            }
+        )
+
+    def _check_fields(self, request: web.Request, t: Target, obj: Obj) -> dict[str, str] | None:
+        """fieldValidation: Strict -> 400 on unknown fields, Warn (default) -> Warning headers."""
+        directive = request.query.get("fieldValidation", "Warn")
+        if directive == "Ignore" or t.rt.crd_name is None:
+            return None
+        unknown = crds.unknown_fields(t.rt, obj)
+        if not unknown:
+            return None
+        if directive == "Strict":
+            raise apierrors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{p.lstrip(".")}"' for p in unknown)
+            )
+        return {"Warning": ", ".join(f'299 - "unknown field \\"{p.lstrip(".")}\\""' for p in unknown)}
+
+    async def _body_object(self, request: web.Request, t: Target) -> Obj:
+        body = await codec.read_body(request)
+        obj = codec.decode_object(body, request.content_type, t.rt, t.version)
+        meta = obj.setdefault("metadata", {})
+        if t.rt.namespaced:
+            if meta.get("namespace") and t.namespace and meta["namespace"] != t.namespace:
+                raise apierrors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            if t.namespace:
+                meta["namespace"] = t.namespace
+        return obj
+
+    async def _create(self, request: web.Request, t: Target) -> tuple[web.Response, Obj | None]:
+        if t.name is not None:
+            raise apierrors.method_not_allowed(
+                "the server does not allow this method on the requested resource"
+            )
+        obj = await self._body_object(request, t)
+        try:
+            warnings = self._check_fields(request, t, obj)
+            stored = self.store.create(t.rt.rk, obj)
+        except apierrors.ApiError as exc:
+            exc.created = obj  # type: ignore[attr-defined]  # the audit log records what was sent
+            raise
+        return self._out(request, t, stored, 201, warnings), stored
+
+    async def _update(self, request: web.Request, t: Target) -> tuple[web.Response, Obj | None]:
+        obj = await self._body_object(request, t)
+        meta = obj["metadata"]
+        if meta.get("name") and meta["name"] != t.name:
+            raise apierrors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({t.name})"
+            )
+        meta["name"] = t.name
+        warnings = self._check_fields(request, t, obj)
+        if self.store.peek(t.rt.rk, t.namespace, t.name or "") is None:
+            if not t.rt.allow_create_on_update or t.subresource:
+                raise apierrors.not_found(t.group, t.rt.resource, t.name or "")
+            return self._out(request, t, self.store.create(t.rt.rk, obj), 201, warnings), None
+        return self._out(request, t, self.store.update(t.rt.rk, obj, t.subresource), 200, warnings), None
+
+    async def _patch(self, request: web.Request, t: Target) -> web.Response:
+        from recurringjob.devcluster import patch as patches
+
+        kind = PATCH_TYPES.get(request.content_type)
+        if kind is None or (kind == "strategic" and t.rt.crd_name is not None):
+            accepted = [k for k, v in PATCH_TYPES.items() if v != "strategic" or t.rt.crd_name is None]
+            raise apierrors.unsupported_media_type(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(accepted)}"
+            )
+        body = await codec.read_body(request)
+        patch_doc = codec.decode(body, "application/json")
+        current = self._current(t)
+        try:
+            if kind == "json":
+                if not isinstance(patch_doc, list):
+                    raise apierrors.bad_request(
+                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+                    )
+                patched = patches.json_patch(current, patch_doc)
+            elif kind == "merge":
+                patched = patches.merge_patch(current, patch_doc)
+            else:
+                patched = patches.strategic_merge_patch(current, patch_doc, t.rt.kind)
+        except patches.PatchError as exc:
+            raise apierrors.ApiError(exc.code, exc.reason, exc.status_message) from None
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
+            raise apierrors.bad_request("the patched object is not a valid object")
+        meta = patched["metadata"]
+        if meta.get("name") != current["metadata"]["name"]:
+            raise apierrors.bad_request("the name of the object does not match the name on the URL")
+        if t.rt.namespaced:
+            meta["namespace"] = current["metadata"]["namespace"]
+        if patched.get("apiVersion") != current.get("apiVersion") or patched.get("kind") != current.get(
+            "kind"
+        ):
+            patched["apiVersion"], patched["kind"] = current.get("apiVersion"), current.get("kind")
+        if patched is current or meta is current["metadata"]:
+            patched = copy.deepcopy(patched)
+        warnings = self._check_fields(request, t, patched)
+        return self._out(request, t, self.store.update(t.rt.rk, patched, t.subresource), 200, warnings)
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        body = await codec.read_body(request)
+        options: dict[str, Any] = {}
+        if body.strip():
+            decoded = codec.decode(body, request.content_type)
+            if not isinstance(decoded, dict):
+                raise apierrors.bad_request("the body of the request was not a DeleteOptions object")
+            options = decoded
+        q = request.query
+        if "propagationPolicy" in q:
+            options["propagationPolicy"] = q["propagationPolicy"]
+        if options.get("orphanDependents") is not None and "propagationPolicy" not in options:
+            options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"
+        policy = options.get("propagationPolicy")
+        if policy not in (None, "Background", "Foreground", "Orphan"):
+            raise apierrors.bad_request(
+                f'Unsupported value: "{policy}": supported values: "Foreground", "Background", "Orphan"'
+            )
+        return options
+
+    async def _delete(self, request: web.Request, t: Target) -> web.Response:
+        options = await self._delete_options(request)
+        deleted, obj = self.store.delete(
+            t.rt.rk, t.namespace, t.name or "", options.get("propagationPolicy"), options.get("preconditions")
+        )
+        if deleted and not t.rt.return_deleted_object:
+            details: dict[str, Any] = {"name": t.name, "kind": t.rt.resource, "uid": obj["metadata"]["uid"]}
+            if t.group:
+                details["group"] = t.group
+            return codec.json_response(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": details,
+                }
+            )
+        return self._out(request, t, obj)
+
+    async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
+        options = await self._delete_options(request)
+        q = request.query
+        removed = []
+        for obj in self.store.select(t.rt.rk, t.namespace, q.get("labelSelector"), q.get("fieldSelector")):
+            meta = obj["metadata"]
+            _, gone = self.store.delete(
+                t.rt.rk, meta.get("namespace"), meta["name"], options.get("propagationPolicy")
+            )
+            removed.append(codec.view(t.rt, gone, t.version))
+        return codec.json_response(
+            {
+                "kind": t.rt.list_kind,
+                "apiVersion": t.rt.api_version(t.version),
+                "metadata": {"resourceVersion": str(self.store.revision)},
+                "items": removed,
+            }
+        )
+
+
+def _verb(request: web.Request, name: str | None) -> str:
+    method = request.method
+    if method in ("GET", "HEAD"):
+        if name is None:
+            return "watch" if request.query.get("watch") in ("1", "true", "True") else "list"
+        return "get"
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete" if name is not None else "deletecollection"
+    raise apierrors.method_not_allowed(f"{method} is not supported")
