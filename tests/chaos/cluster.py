@@ -65,6 +65,7 @@ class ChaosCluster:
     naive: bool = False
     data_dir: bool = False
     devcluster_args: tuple[str, ...] = ()
+    crd_file: Path = CRD_FILE
     supervisor: Supervisor = field(init=False)
     devcluster: DevClusterProcess = field(init=False)
     replicas: dict[int, Replica] = field(default_factory=dict)
@@ -97,7 +98,8 @@ class ChaosCluster:
         return ApiClient(self.devcluster.base_url, token="chaos-harness")
 
     def apply_crd(self) -> None:
-        kubectl = ["kubectl", "--kubeconfig", str(self.devcluster.kubeconfig), "apply", "-f", str(CRD_FILE)]
+        kubeconfig = str(self.devcluster.kubeconfig)
+        kubectl = ["kubectl", "--kubeconfig", kubeconfig, "apply", "-f", str(self.crd_file)]
         result = subprocess.run(kubectl, capture_output=True, text=True, timeout=60, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"kubectl apply of the CRD failed: {result.stderr.strip()}")

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cluster import ChaosCluster, LeaseTimings, sleep_until
+from cluster import CRD_FILE, ChaosCluster, LeaseTimings, sleep_until
 from faults_plan import ALL_FAULTS, EndAction, FaultExecutor, PlannedFault, parse_faults, plan_faults
 from recurringjob.verdict import (
     Fault,
@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--starting-deadline", type=int, default=300,
                         help="RecurringJobs' startingDeadlineSeconds: longer than any outage")
     parser.add_argument("--job-duration", default="1s", help="simulated Job run time (status-race overrides)")
+    parser.add_argument("--crd", type=Path, default=CRD_FILE, help="the CRD manifest to apply")
     parser.add_argument("--lead", type=float, default=2.0, help="margin after a leader exists, seconds")
     parser.add_argument("--tail", type=float, default=3.0, help="margin before the end, seconds")
     return parser
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     job_duration = f"{period:.3f}s" if status_race else args.job_duration
     cluster = ChaosCluster(out, args.namespace, lease, naive=args.naive,
                            data_dir="devcluster-restart" in kinds,
-                           devcluster_args=("--job-duration", job_duration))
+                           devcluster_args=("--job-duration", job_duration), crd_file=args.crd.resolve())
     executor = FaultExecutor(cluster, rng, lease, log)
     # SIGTERM (e.g. from a CI timeout) ends the run like Ctrl-C: through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
