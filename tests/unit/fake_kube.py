@@ -1,0 +1,74 @@
+"""An in-memory stand-in for KubeApi.request: enough of the API server for the operator's unit tests.
+
+Global integer resourceVersions, CAS on PUT, AlreadyExists on POST, NotFound, and scripted
+failures (`fail_next`) to exercise retries and conflicts.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+from recurringjob.kube import ApiError
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}  # path -> object
+        self.calls: list[tuple[str, str]] = []
+        self.failures: list[tuple[str, str, ApiError]] = []  # (method, path fragment, error)
+        self._rv = itertools.count(1)
+        self._uid = itertools.count(1)
+
+    def fail_next(self, method: str, fragment: str, error: ApiError) -> None:
+        self.failures.append((method, fragment, error))
+
+    def put_object(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", f"uid-{next(self._uid)}")
+        meta["resourceVersion"] = str(next(self._rv))
+        self.objects[path] = obj
+        return copy.deepcopy(obj)
+
+    def writes(self, method: str | None = None) -> list[tuple[str, str]]:
+        return [c for c in self.calls if c[0] != "GET" and (method is None or c[0] == method)]
+
+    async def request(self, method: str, path: str, *, body: Any = None, query: Any = None,
+                      content_type: str = "application/json", timeout: float = 0) -> Any:  # noqa: ASYNC109
+        self.calls.append((method, path))
+        for index, (m, fragment, error) in enumerate(self.failures):
+            if m == method and fragment in path:
+                del self.failures[index]
+                raise error
+        if method == "GET":
+            if path not in self.objects:
+                raise ApiError(404, "NotFound", path)
+            return copy.deepcopy(self.objects[path])
+        if method == "POST":
+            name = body["metadata"].get("name") or f"{body['metadata']['generateName']}{next(self._uid)}"
+            target = f"{path}/{name}"
+            if target in self.objects:
+                raise ApiError(409, "AlreadyExists", f"{name} already exists")
+            body = {**body, "metadata": {**body["metadata"], "name": name}}
+            return self.put_object(target, body)
+        if method == "PUT":
+            target = path.removesuffix("/status")
+            current = self.objects.get(target)
+            if current is None:
+                raise ApiError(404, "NotFound", path)
+            rv = (body.get("metadata") or {}).get("resourceVersion")
+            if rv is not None and rv != current["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", "the object has been modified")
+            if path.endswith("/status"):
+                new = {**current, "status": copy.deepcopy(body.get("status"))}
+            else:
+                new = {**copy.deepcopy(body), "status": current.get("status")}
+            new["metadata"] = {**current["metadata"]}
+            return self.put_object(target, new)
+        if method == "DELETE":
+            if path not in self.objects:
+                raise ApiError(404, "NotFound", path)
+            return self.objects.pop(path)
+        raise AssertionError(f"unexpected {method} {path}")
