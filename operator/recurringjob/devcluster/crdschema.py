@@ -438,7 +438,7 @@ def _evaluate_rule(
         program = compile_rule(text)
     except (ValueError, RuntimeError):
         return None  # validate_crd reports rules that do not compile
-    uses_old = "oldSelf" in (getattr(program, "variables", None) or text)
+    uses_old = "oldSelf" in _variables(program, text)
     if uses_old and old is None:
         return None  # transition rules only run on updates that have an old value
     context = {"self": value, **({"oldSelf": old} if uses_old else {})}
@@ -462,6 +462,13 @@ def _evaluate_rule(
     if reason == "FieldValueDuplicate":
         return FieldError(field, reason, f"Duplicate value: {shown}")
     return FieldError(field, "FieldValueInvalid", f"Invalid value: {shown}: {message}")
+
+
+def _variables(program: Any, text: str) -> list[str] | str:
+    try:
+        return list(program.variables())
+    except (AttributeError, TypeError):  # older bindings: fall back to the rule text
+        return text
 
 
 def _rule_message(rule: Mapping[str, Any], context: Mapping[str, Any]) -> str:
