@@ -7,7 +7,6 @@ import copy
 from typing import Any
 
 import pytest
-
 from recurringjob.devcluster.crdschema import FieldError, StructuralSchema, cel_available, validate_crd
 
 SPEC_SCHEMA: dict[str, Any] = {
@@ -195,7 +194,8 @@ def test_valid_object_has_no_errors_and_root_meta_is_not_schema_validated() -> N
             FieldError(
                 "spec.startingDeadlineSeconds",
                 "FieldValueTypeInvalid",
-                'Invalid value: "string": spec.startingDeadlineSeconds in body must be of type integer: "string"',
+                'Invalid value: "string": spec.startingDeadlineSeconds in body '
+                'must be of type integer: "string"',
             ),
         ),
         (
@@ -203,7 +203,8 @@ def test_valid_object_has_no_errors_and_root_meta_is_not_schema_validated() -> N
             FieldError(
                 "spec.startingDeadlineSeconds",
                 "FieldValueInvalid",
-                "Invalid value: -1: spec.startingDeadlineSeconds in body should be greater than or equal to 0",
+                "Invalid value: -1: spec.startingDeadlineSeconds in body "
+                "should be greater than or equal to 0",
             ),
         ),
         (

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from recurringjob.devcluster.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 

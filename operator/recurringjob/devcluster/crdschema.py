@@ -27,7 +27,9 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 
 try:  # CEL is optional: without it rules are ignored (validate_crd still checks their shape).
-    import cel as _cel
+    import cel as _cel_module
+
+    _cel: Any = _cel_module
 except ImportError:  # pragma: no cover - depends on the environment
     _cel = None
 
