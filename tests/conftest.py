@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from recurringjob.devcluster.server import DevCluster
@@ -25,10 +23,6 @@ def module_devcluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevC
     """One dev cluster shared by a module's tests (cheaper; tests must not depend on each other)."""
     with DevCluster(tmp_path_factory.mktemp("devcluster")) as cluster:
         yield cluster
-
-
-def audit_lines(cluster: DevCluster) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in Path(cluster.audit_log).read_text().splitlines() if line]
 
 
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]

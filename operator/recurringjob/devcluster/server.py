@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -223,6 +224,11 @@ class DevCluster:
         code = self.process.returncode
         self.process = None
         return code
+
+    def audit_entries(self) -> list[dict[str, Any]]:
+        """The audit log so far, one dict per mutating request."""
+        with open(self.audit_log) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
 
     def restart(self) -> DevCluster:
         self.stop()
