@@ -309,3 +309,32 @@ _patches = st.recursive(
 @given(st.dictionaries(_keys, _docs, max_size=4), st.dictionaries(_keys, _patches, max_size=4))
 def test_strategic_equals_merge_patch_without_lists_or_directives(target: dict, patch: dict) -> None:
     assert strategic_merge_patch(target, patch, "ConfigMap") == merge_patch(target, patch)
+
+
+def test_failed_test_op_is_named_among_several() -> None:
+    ops = [
+        {"op": "test", "path": "/a", "value": 1},
+        {"op": "test", "path": "/b", "value": 3},
+    ]
+    with pytest.raises(PatchError) as err:
+        json_patch({"a": 1, "b": 2}, ops)
+    assert err.value.message == "testing value /b failed: test failed"
+
+
+def test_order_directive_alone_does_not_create_the_list() -> None:
+    live = job([{"name": "main"}])
+    result = smp(template_patch({"containers": [{"name": "main", "$setElementOrder/env": []}]}), live)
+    assert pod_spec(result)["containers"] == [{"name": "main"}]
+
+
+def test_status_conditions_merge_by_type() -> None:
+    live = {
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False"}, {"type": "Suspended", "status": "False"}]
+        }
+    }
+    patch = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert strategic_merge_patch(live, patch, "Job")["status"]["conditions"] == [
+        {"type": "Ready", "status": "True"},
+        {"type": "Suspended", "status": "False"},
+    ]

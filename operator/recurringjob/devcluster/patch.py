@@ -92,23 +92,21 @@ def json_patch(target: Any, ops: Any) -> Any:
             413,
         )
     try:
-        return jsonpatch.JsonPatch(list(ops)).apply(target, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as exc:
-        path = _op_path(ops, exc)
-        raise PatchError(
-            f"testing value {path} failed: test failed", 422, status_message=_INVALID_GENERIC
-        ) from exc
+        compiled = [jsonpatch.JsonPatch([op]) for op in ops]
     except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, ValueError) as exc:
         raise PatchError(str(exc) or type(exc).__name__, 422, status_message=_INVALID_GENERIC) from exc
-
-
-def _op_path(ops: list[Any], exc: Exception) -> str:
-    # jsonpatch's message does not name the path consistently; find the failing test op ourselves.
-    for op in ops:
-        if op.get("op") == "test" and str(op.get("path")) in str(exc):
-            return str(op["path"])
-    tests = [str(op.get("path")) for op in ops if op.get("op") == "test"]
-    return tests[0] if len(tests) == 1 else "?"
+    document = copy.deepcopy(target)
+    # One op at a time, so a failure names the op that failed (as evanphx/json-patch does).
+    for op, single in zip(ops, compiled, strict=True):
+        try:
+            document = single.apply(document, in_place=True)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            detail = f"testing value {op.get('path')} failed: test failed"
+            raise PatchError(detail, 422, status_message=_INVALID_GENERIC) from exc
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, ValueError) as exc:
+            detail = f"{op.get('op')} operation does not apply: {exc}"
+            raise PatchError(detail, 422, status_message=_INVALID_GENERIC) from exc
+    return document
 
 
 # ---------------------------------------------------------------------------- strategic merge patch
@@ -261,6 +259,8 @@ def _merge_list_field(original: dict[str, Any], patch: Mapping[str, Any], field:
         original.pop(field, None)
         return
     merged = base if patch_list is _MISSING else _smp_list(base, patch_list, parent, field)
+    if patch_list is _MISSING and not merged and field not in original:
+        return  # an order directive alone does not create the field
     order = patch.get(_SET_ORDER + field, _MISSING)
     if order is not _MISSING:
         if not isinstance(order, list):
