@@ -11,9 +11,19 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 from recurringjob import __version__
+
+# `_created` samples would double the series count for no dashboard use
+disable_created_metrics()
 
 RJ_LABELS = ("namespace", "name")
 OCCURRENCE_RESULTS = ("launched", "skipped", "missed", "recovered")

@@ -96,6 +96,7 @@ def main(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Kopf logs every watch event at DEBUG/INFO; at 10k objects that is the operator's main CPU cost
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # every liveness probe otherwise
     from recurringjob.kube import default_identity
     return asyncio.run(run_operator(args, identity=args.identity or default_identity()))
 

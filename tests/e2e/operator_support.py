@@ -1,0 +1,153 @@
+"""Helpers for the operator's end-to-end tests: replicas as subprocesses, audit-log counting, waiting."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from recurringjob.devcluster.server import DevCluster
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+SCHEDULED = "recurringjob.dev/scheduled-time"
+NAME_LABEL = "recurringjob.dev/name"
+# short leases so failover fits in a test: 3 s lease, 2 s renew deadline, 0.5 s retry
+FAST_LEASE = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Replica:
+    """One `recurringjob run` process with its own kubeconfig token (= its audit `client`)."""
+
+    def __init__(self, cluster: DevCluster, workdir: Path, identity: str, *extra: str):
+        self.identity = identity
+        self.kubeconfig = cluster.write_kubeconfig(workdir / f"{identity}.kubeconfig", identity)
+        self.metrics_port, self.health_port = free_port(), free_port()
+        self.log_path = workdir / f"{identity}.log"
+        self.command = [sys.executable, "-m", "recurringjob.cli", "run", "--identity", identity,
+                        "--kubeconfig", self.kubeconfig, "--lease-namespace", "default",
+                        "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port),
+                        *FAST_LEASE, *extra]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Replica:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
+                                        stderr=open(self.log_path, "ab"))
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@contextlib.contextmanager
+def replicas(cluster: DevCluster, workdir: Path, count: int = 1, *extra: str) -> Iterator[list[Replica]]:
+    started = [Replica(cluster, workdir, f"replica-{i + 1}", *extra).start() for i in range(count)]
+    try:
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
+
+
+def audit(cluster: DevCluster) -> list[dict[str, Any]]:
+    path = Path(cluster.audit_log)
+    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+def job_creates(cluster: DevCluster, rj_name: str | None = None, namespace: str | None = None
+                ) -> list[dict[str, Any]]:
+    """Successful Job creates (code 201) by RecurringJob, as the API server recorded them."""
+    return [r for r in audit(cluster)
+            if r["verb"] == "create" and r["resource"] == "jobs" and r["code"] == 201
+            and (rj_name is None or (r.get("labels") or {}).get(NAME_LABEL) == rj_name)
+            and (namespace is None or r["namespace"] == namespace)]
+
+
+def duplicates(cluster: DevCluster) -> dict[tuple[str, str, str], int]:
+    """(namespace, RecurringJob, scheduled time) created more than once."""
+    counts = collections.Counter(
+        (r["namespace"], (r.get("labels") or {}).get(NAME_LABEL), (r.get("annotations") or {}).get(SCHEDULED))
+        for r in job_creates(cluster))
+    return {key: n for key, n in counts.items() if n > 1}
+
+
+def lease_holder(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> str | None:
+    result = kubectl("get", "lease", "recurringjob-operator", "-n", "default", "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    return (json.loads(result.stdout).get("spec") or {}).get("holderIdentity")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.2,
+             what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def recurringjob(name: str, namespace: str, schedule: str, *, duration: str | None = None,
+                 outcome: str | None = None, **spec: Any) -> str:
+    """A RecurringJob manifest (YAML) with a simulated Job duration/outcome for the dev cluster."""
+    annotations = {}
+    if duration is not None:
+        annotations["devcluster.recurringjob.dev/duration"] = duration
+    if outcome is not None:
+        annotations["devcluster.recurringjob.dev/outcome"] = outcome
+    body = {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"schedule": schedule, **spec,
+                     "jobTemplate": {"metadata": {"annotations": annotations},
+                                     "spec": {"template": {"spec": {
+                                         "restartPolicy": "Never",
+                                         "containers": [{"name": "main", "image": "busybox",
+                                                         "command": ["true"]}]}}}}}}
+    return yaml.safe_dump(body)
+
+
+def get_json(kubectl: Callable[..., subprocess.CompletedProcess[str]], *args: str) -> Any:
+    return json.loads(kubectl("get", *args, "-o", "json").stdout)
+
+
+def environment_ok() -> bool:
+    return (CRDS / "recurringjob.yaml").exists() or bool(os.environ.get("RECURRINGJOB_E2E_CRDS"))
+
+
+def crds_path() -> str:
+    return os.environ.get("RECURRINGJOB_E2E_CRDS") or str(CRDS)
