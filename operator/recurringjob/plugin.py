@@ -1,0 +1,298 @@
+"""`kubectl recurringjob ...` (the executable `kubectl-recurringjob`): look at RecurringJobs the way an
+operator of the operator needs to.
+
+  list                 RecurringJobs, like `kubectl get rj`, plus the next fire time in local time
+  next NAME            upcoming fire times of its schedule
+  why NAME             the planner's decision for the live object: "why didn't it run?"
+  suspend / resume     set spec.suspend (merge patch)
+  history NAME         its Jobs: scheduled time, outcome, launch lag, duration
+
+Uses the current kubeconfig context and namespace like kubectl (`--kubeconfig`, `--context`,
+`-n/--namespace`, KUBECONFIG). Errors are one line on stderr, exit code 1 (2 for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from recurringjob import GROUP
+from recurringjob.errors import UserError
+from recurringjob.plugin_client import Client, PluginError
+
+PROG = "kubectl recurringjob"
+Row = Sequence[str]
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+def parse_time(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl-style: 45s, 5m10s, 3h20m, 2d4h."""
+    s = int(abs(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60}s" if s % 60 and s < 600 else f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h{(s % 3600) // 60}m" if (s % 3600) // 60 else f"{s // 3600}h"
+    return f"{s // 86400}d{(s % 86400) // 3600}h" if (s % 86400) // 3600 else f"{s // 86400}d"
+
+
+def age(t: datetime | None, now: datetime) -> str:
+    return human_duration((now - t).total_seconds()) if t else "<none>"
+
+
+def local_time(t: datetime | None, now: datetime) -> str:
+    """Local wall time plus a relative hint: '2025-03-01 14:00:00 CET (in 5m)'."""
+    if t is None:
+        return "<none>"
+    local = t.astimezone()
+    delta = (t - now).total_seconds()
+    rel = f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(delta)} ago"
+    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({rel})"
+
+
+def table(header: Row, rows: Sequence[Row]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [header, *rows]]
+    return "\n".join(lines)
+
+
+def schedule_of(rj: Mapping[str, Any]) -> Any:
+    """The RecurringJob's cron.Schedule (raises cron.ScheduleError on a bad spec)."""
+    from recurringjob.cron import Schedule
+
+    spec = rj.get("spec") or {}
+    status = rj.get("status") or {}
+    created = (rj.get("metadata") or {}).get("creationTimestamp")
+    anchor = parse_time(status.get("scheduleFrom")) or parse_time(created)
+    return Schedule.parse(str(spec.get("schedule") or ""), spec.get("timeZone") or None, anchor=anchor)
+
+
+def next_fire(rj: Mapping[str, Any], now: datetime) -> datetime | None:
+    """The cursor if the operator wrote one, else the schedule's next occurrence after now."""
+    cursor = parse_time((rj.get("status") or {}).get("nextScheduleTime"))
+    if cursor is not None:
+        return cursor
+    try:
+        return schedule_of(rj).next_after(now)
+    except ValueError:
+        return None
+
+
+def job_outcome(job: Mapping[str, Any]) -> tuple[str, datetime | None]:
+    """(Succeeded | Failed | Running | Pending, finish time) from a Job's status."""
+    status = job.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "Succeeded", parse_time(status.get("completionTime") or cond.get("lastTransitionTime"))
+        if cond.get("type") in ("Failed", "FailureTarget"):
+            return "Failed", parse_time(cond.get("lastTransitionTime"))
+    if status.get("active") or status.get("startTime"):
+        return "Running", None
+    return "Pending", None
+
+
+def scheduled_time_of(job: Mapping[str, Any], rj_name: str) -> datetime | None:
+    from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+
+    meta = job.get("metadata") or {}
+    annotated = parse_time((meta.get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION))
+    return annotated or scheduled_time_from_name(rj_name, str(meta.get("name", "")))
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
+    rows = []
+    for rj in sorted(client.list_rjs(args.all_namespaces),
+                     key=lambda r: (r["metadata"].get("namespace", ""), r["metadata"]["name"])):
+        meta, spec, status = rj["metadata"], rj.get("spec") or {}, rj.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if spec.get("suspend"):
+            nxt = "<suspended>"
+        elif ready is not None and ready.get("status") == "False":
+            nxt = f"<{ready.get('reason') or 'not ready'}>"
+        else:
+            nxt = local_time(next_fire(rj, now), now)
+        row = [meta["name"], str(spec.get("schedule", "")), str(spec.get("timeZone") or "UTC"),
+               str(bool(spec.get("suspend"))), str(len(status.get("active") or [])),
+               age(parse_time(status.get("lastScheduleTime")), now), nxt,
+               age(parse_time(meta.get("creationTimestamp")), now)]
+        rows.append([meta.get("namespace", ""), *row] if args.all_namespaces else row)
+    if not rows:
+        where = "any namespace" if args.all_namespaces else f"{client.namespace} namespace"
+        return f"No resources found in {where}."
+    header = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "NEXT (LOCAL)", "AGE"]
+    return table(["NAMESPACE", *header] if args.all_namespaces else header, rows)
+
+
+def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
+    from recurringjob.cron import ScheduleError
+
+    rj = client.get_rj(args.name)
+    spec, status = rj.get("spec") or {}, rj.get("status") or {}
+    try:
+        schedule = schedule_of(rj)
+    except ScheduleError as exc:
+        raise PluginError(f"{args.name}: {exc}") from None
+    zone = spec.get("timeZone") or "UTC"
+    lines = [f"{args.name}: schedule {spec.get('schedule')!r} in {zone}"
+             + (" (suspended: nothing will run until resumed)" if spec.get("suspend") else "")]
+    cursor = parse_time(status.get("nextScheduleTime"))
+    if cursor is not None and cursor <= now:
+        lines.append(f"pending: {local_time(cursor, now)} is due and not decided yet")
+    t = now
+    for _ in range(args.count):
+        try:
+            t = schedule.next_after(t)
+        except ScheduleError:
+            break
+        lines.append(f"  {local_time(t, now)}   [{t.astimezone(schedule.zone):%Y-%m-%d %H:%M:%S %Z} {zone}]")
+    return "\n".join(lines)
+
+
+def cmd_why(client: Client, args: argparse.Namespace, now: datetime) -> str:
+    from recurringjob.planner import plan
+
+    rj = client.get_rj(args.name)
+    decision = plan(rj, client.owned_jobs(rj), now)
+    if args.output == "json":
+        return json.dumps(decision.to_json(), indent=2)
+    status = rj.get("status") or {}
+    lines = [f"{args.name}: {decision.reason}", f"  decision:       {decision.action}"]
+    if decision.scheduled_time:
+        lines.append(f"  occurrence:     {local_time(decision.scheduled_time, now)}")
+    if decision.job_name:
+        lines.append(f"  job:            {decision.job_name}")
+    lines.append(f"  next schedule:  {local_time(decision.next_schedule_time, now)}")
+    if decision.requeue_after is not None:
+        lines.append(f"  re-plan in:     {human_duration(decision.requeue_after)}")
+    if decision.missed:
+        lines.append(f"  missed now:     {decision.missed}")
+    if decision.delete_active:
+        lines.append(f"  would delete:   {', '.join(decision.delete_active)} (concurrencyPolicy Replace)")
+    if decision.warnings:
+        lines.append(f"  warnings:       {', '.join(decision.warnings)}")
+    active = [a.get("name", "?") for a in status.get("active") or []]
+    lines.append(f"  active jobs:    {', '.join(active) if active else 'none'}")
+    lines.append(f"  last schedule:  {local_time(parse_time(status.get('lastScheduleTime')), now)}")
+    for cond in status.get("conditions") or []:
+        lines.append(f"  condition:      {cond.get('type')}={cond.get('status')} {cond.get('reason') or ''}"
+                     f"{': ' + cond['message'] if cond.get('message') else ''}".rstrip())
+    lines.append(f"  counters:       missed {status.get('missedOccurrences', 0)}, "
+                 f"skipped {status.get('skippedOccurrences', 0)}")
+    return "\n".join(lines)
+
+
+def _set_suspend(value: bool) -> Callable[[Client, argparse.Namespace, datetime], str]:
+    def command(client: Client, args: argparse.Namespace, now: datetime) -> str:
+        before = client.get_rj(args.name)
+        verb = "suspended" if value else "resumed"
+        if bool((before.get("spec") or {}).get("suspend")) == value:
+            return f"recurringjob.{GROUP}/{args.name} already {verb} (no change)"
+        client.patch_rj(args.name, {"spec": {"suspend": value}})
+        return f"recurringjob.{GROUP}/{args.name} {verb}"
+    return command
+
+
+def cmd_history(client: Client, args: argparse.Namespace, now: datetime) -> str:
+    rj = client.get_rj(args.name)
+    entries = []
+    for job in client.owned_jobs(rj):
+        meta, status = job.get("metadata") or {}, job.get("status") or {}
+        scheduled = scheduled_time_of(job, args.name)
+        created = parse_time(meta.get("creationTimestamp"))
+        started = parse_time(status.get("startTime"))
+        outcome, finished = job_outcome(job)
+        lag = f"{(created - scheduled).total_seconds():.1f}s" if created and scheduled else "?"
+        duration = human_duration((finished - started).total_seconds()) if finished and started else (
+            f"{human_duration((now - started).total_seconds())} so far" if started else "-")
+        row = [meta.get("name", ""), local_time(scheduled, now), outcome, lag, duration]
+        entries.append((scheduled or created or now, row))
+    entries.sort(key=lambda e: e[0], reverse=True)
+    status = rj.get("status") or {}
+    footer = (f"{len(entries)} job(s) kept (history limits: successful "
+              f"{(rj.get('spec') or {}).get('successfulJobsHistoryLimit', 3)}, failed "
+              f"{(rj.get('spec') or {}).get('failedJobsHistoryLimit', 1)}); missed occurrences: "
+              f"{status.get('missedOccurrences', 0)}, skipped: {status.get('skippedOccurrences', 0)}")
+    if not entries:
+        return f"No Jobs of {args.name} in {client.namespace}.\n{footer}"
+    rows = [row for _, row in entries[: args.limit]]
+    return table(["JOB", "SCHEDULED (LOCAL)", "OUTCOME", "LAUNCH LAG", "DURATION"], rows) + "\n" + footer
+
+
+COMMANDS: dict[str, tuple[Callable[[Client, argparse.Namespace, datetime], str], str]] = {
+    "list": (cmd_list, "list RecurringJobs with their next fire time (local time)"),
+    "next": (cmd_next, "upcoming fire times of a RecurringJob"),
+    "why": (cmd_why, "the planner's decision for a RecurringJob now: why did it (not) run?"),
+    "suspend": (_set_suspend(True), "suspend a RecurringJob (spec.suspend: true)"),
+    "resume": (_set_suspend(False), "resume a suspended RecurringJob (spec.suspend: false)"),
+    "history": (cmd_history, "recent Jobs of a RecurringJob: scheduled time, outcome, lag, duration"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def connection_flags(default: Any) -> argparse.ArgumentParser:
+        flags = argparse.ArgumentParser(add_help=False)
+        flags.add_argument("-n", "--namespace", default=default,
+                           help="namespace (default: the kubeconfig context's)")
+        flags.add_argument("--kubeconfig", default=default,
+                           help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+        flags.add_argument("--context", default=default, help="kubeconfig context (default: the current one)")
+        return flags
+
+    # The flags work before and after the command; SUPPRESS keeps a sub-command from resetting them.
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0],
+                                     parents=[connection_flags(None)])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           parents=[connection_flags(argparse.SUPPRESS)])
+        if name == "list":
+            p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+        else:
+            p.add_argument("name", metavar="NAME")
+        if name == "next":
+            p.add_argument("-c", "--count", type=int, default=5, help="how many (default: %(default)s)")
+        if name == "why":
+            p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+        if name == "history":
+            p.add_argument("--limit", type=int, default=20, help="newest N Jobs (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func = COMMANDS[args.command][0]
+    try:
+        client = Client(args.kubeconfig, args.context, args.namespace)
+        print(func(client, args, datetime.now(UTC)))
+    except (PluginError, UserError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
