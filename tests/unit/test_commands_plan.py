@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from recurringjob.cli import main
 
 RJ = """\
@@ -70,8 +73,6 @@ def test_plan_launch_at_the_spring_forward_gap(rj_file: Path, capsys: pytest.Cap
 def test_plan_reads_jobs_from_a_list_and_explains_forbid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import yaml
-
     items = [yaml.safe_load(RJ), yaml.safe_load(RUNNING_JOB)]
     path = tmp_path / "list.yaml"
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
@@ -174,3 +175,93 @@ def test_subprocess_console_script(rj_file: Path) -> None:
     )
     assert bad.returncode != 0 and bad.stdout == "" and "Traceback" not in bad.stderr
     assert bad.stderr.strip().startswith("recurringjob next: error: InvalidSchedule")
+
+
+# -- the CRD and the examples -------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+def crd_schema() -> Any:
+    from recurringjob.devcluster.crdschema import StructuralSchema
+
+    crd = yaml.safe_load((REPO / "crds" / "recurringjob.yaml").read_text())
+    return StructuralSchema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+
+
+def test_crd_is_a_valid_structural_crd() -> None:
+    from recurringjob.devcluster.crdvalidation import validate_crd
+
+    crd = yaml.safe_load((REPO / "crds" / "recurringjob.yaml").read_text())
+    assert [str(e) for e in validate_crd(crd)] == []
+    assert crd["spec"]["names"]["shortNames"] == ["rj"]
+    version = crd["spec"]["versions"][0]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == [
+        "Schedule",
+        "Time zone",
+        "Suspend",
+        "Active",
+        "Last schedule",
+        "Next schedule",
+        "Ready",
+        "Age",
+    ]
+
+
+def test_crd_defaults_and_rejections() -> None:
+    schema = crd_schema()
+    minimal = {
+        "apiVersion": "recurringjob.dev/v1alpha1",
+        "kind": "RecurringJob",
+        "metadata": {"name": "m"},
+        "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": {}}}},
+    }
+    defaulted = schema.apply_defaults(minimal)["spec"]
+    assert {
+        k: defaulted[k]
+        for k in (
+            "concurrencyPolicy",
+            "suspend",
+            "successfulJobsHistoryLimit",
+            "failedJobsHistoryLimit",
+            "catchUp",
+            "maxCatchUp",
+        )
+    } == {
+        "concurrencyPolicy": "Allow",
+        "suspend": False,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 1,
+        "catchUp": "Latest",
+        "maxCatchUp": 100,
+    }
+    bad = copy.deepcopy(minimal)
+    bad["spec"] |= {
+        "schedule": "CRON_TZ=UTC 0 * * * *",
+        "catchUp": "Some",
+        "maxCatchUp": 0,
+        "concurrencyPolicy": "Never",
+        "startingDeadlineSeconds": -1,
+    }
+    errors = " ".join(str(e) for e in schema.validate(schema.apply_defaults(bad)))
+    for field in ("schedule", "catchUp", "maxCatchUp", "concurrencyPolicy", "startingDeadlineSeconds"):
+        assert f"spec.{field}" in errors
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_examples_validate_and_plan(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = crd_schema()
+    example = yaml.safe_load(path.read_text())
+    defaulted = schema.apply_defaults(example)
+    assert [str(e) for e in schema.validate(defaulted)] == []
+    assert schema.prune(defaulted) == defaulted  # nothing in the example is silently dropped
+    example["metadata"] |= {"namespace": "default", "uid": "u", "creationTimestamp": "2024-06-01T00:00:00Z"}
+    stamped = tmp_path / path.name
+    stamped.write_text(yaml.safe_dump(example))
+    code, out, _ = run(["plan", "-f", str(stamped), "--now", "2024-06-03T00:00:00Z"], capsys)
+    assert code == 0 and json.loads(out)["action"] in ("launch", "wait", "skip")
+    code, out, _ = run(["next", "-f", str(stamped), "--now", "2024-06-03T00:00:00Z", "-n", "3"], capsys)
+    assert code == 0 and len(out.splitlines()) == 3
