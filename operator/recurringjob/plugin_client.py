@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
+import yaml
 from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.config.config_exception import ConfigException
@@ -40,6 +41,15 @@ def _kubeconfig_files(explicit: str | None) -> list[str]:
     return [os.path.expanduser("~/.kube/config")]
 
 
+def _first_current_context(files: list[str]) -> str | None:
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+        if isinstance(doc, dict) and doc.get("current-context"):
+            return str(doc["current-context"])
+    return None
+
+
 class Client:
     """One API server, from a kubeconfig context."""
 
@@ -54,6 +64,8 @@ class Client:
         configuration = Configuration()
         try:
             contexts, current = kube_config.list_kube_config_contexts(config_file=config_file)
+            # kubectl: with several files the first one that sets current-context wins.
+            context = context or _first_current_context(existing) or None
             chosen = current
             if context:
                 matches = [c for c in contexts if c.get("name") == context]
@@ -65,7 +77,7 @@ class Client:
                                          client_configuration=configuration, persist_config=False)
         except ConfigException as exc:
             raise PluginError(f"invalid kubeconfig {config_file}: {exc}") from None
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as exc:
             raise PluginError(f"cannot load kubeconfig {config_file}: {exc}") from None
         configuration.retries = False  # one attempt: report an unreachable server at once
         ctx_namespace = ((chosen or {}).get("context") or {}).get("namespace")

@@ -1,0 +1,135 @@
+"""kubectl-recurringjob without a cluster: flags, formatting, and one-line errors (never a traceback)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from recurringjob import plugin
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: dev
+clusters:
+- name: dev
+  cluster: {{server: "http://127.0.0.1:{port}"}}
+users:
+- name: u
+  user: {{token: t}}
+contexts:
+- name: dev
+  context: {{cluster: dev, user: u, namespace: team-a}}
+- name: other
+  context: {{cluster: dev, user: u}}
+"""
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_plugin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "kubectl-recurringjob"
+    assert exe.is_file(), f"{exe} missing: the package's console script (pip install -e .)"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", **(env or {})})
+
+
+def test_flags_work_before_and_after_the_command() -> None:
+    p = plugin.build_parser()
+    a = p.parse_args(["-n", "x", "--context", "c", "why", "job"])
+    b = p.parse_args(["why", "job", "-n", "x", "--context", "c"])
+    for args in (a, b):
+        assert (args.namespace, args.context, args.name, args.command) == ("x", "c", "job", "why")
+    assert p.parse_args(["list", "-A"]).all_namespaces is True
+    assert p.parse_args(["next", "job", "-c", "3"]).count == 3
+    assert p.parse_args(["list"]).namespace is None
+
+
+def test_human_durations_and_tables() -> None:
+    assert [plugin.human_duration(s) for s in (5, 65, 600, 3600, 3720, 90000, 86400)] == \
+        ["5s", "1m5s", "10m", "1h", "1h2m", "1d1h", "1d"]
+    out = plugin.table(["NAME", "X"], [["a", "1"], ["long-name", "22"]])
+    assert out.splitlines() == ["NAME        X", "a           1", "long-name   22"]
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    assert plugin.local_time(now + timedelta(minutes=5), now).endswith("(in 5m)")
+    assert plugin.local_time(now - timedelta(seconds=30), now).endswith("(30s ago)")
+
+
+def test_job_outcomes() -> None:
+    done = {"status": {"startTime": "2025-01-01T00:00:00Z", "completionTime": "2025-01-01T00:01:00Z",
+                       "conditions": [{"type": "Complete", "status": "True"}]}}
+    failed = {"status": {"conditions": [{"type": "Failed", "status": "True",
+                                         "lastTransitionTime": "2025-01-01T00:02:00Z"}]}}
+    assert plugin.job_outcome(done) == ("Succeeded", datetime(2025, 1, 1, 0, 1, tzinfo=UTC))
+    assert plugin.job_outcome(failed)[0] == "Failed"
+    assert plugin.job_outcome({"status": {"active": 1}})[0] == "Running"
+    assert plugin.job_outcome({})[0] == "Pending"
+
+
+def test_next_fire_uses_the_cursor_else_the_schedule() -> None:
+    now = datetime(2025, 1, 1, 0, 0, 30, tzinfo=UTC)
+    rj = {"metadata": {"creationTimestamp": "2024-12-31T00:00:00Z"}, "spec": {"schedule": "*/5 * * * *"}}
+    assert plugin.next_fire(rj, now) == datetime(2025, 1, 1, 0, 5, tzinfo=UTC)
+    rj["status"] = {"nextScheduleTime": "2025-01-01T00:00:00Z"}
+    assert plugin.next_fire(rj, now) == datetime(2025, 1, 1, tzinfo=UTC)
+    assert plugin.next_fire({"spec": {"schedule": "not cron"}}, now) is None
+
+
+def test_no_kubeconfig_is_one_line() -> None:
+    proc = run_plugin("list")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("error: no kubeconfig found at /nonexistent/.kube/config: "
+                                   "pass --kubeconfig or set KUBECONFIG")
+    proc = run_plugin("list", "--kubeconfig", "/does/not/exist")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "/does/not/exist" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["why", "x"], ["suspend", "x"], ["history", "x"],
+                                     ["next", "x"]])
+def test_unreachable_api_server_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG.format(port=closed_port()))
+    proc = run_plugin(*command, env={"KUBECONFIG": str(kubeconfig)})
+    assert proc.returncode == 1, proc
+    assert proc.stderr.startswith("error: cannot reach the API server at http://127.0.0.1:"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_unknown_context_and_bad_usage(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG.format(port=closed_port()))
+    proc = run_plugin("list", "--context", "nope", env={"KUBECONFIG": str(kubeconfig)})
+    assert proc.returncode == 1
+    assert proc.stderr == "error: context 'nope' not found in the kubeconfig (contexts: dev, other)\n"
+    assert run_plugin("frobnicate").returncode == 2
+
+
+def test_namespace_comes_from_the_context(tmp_path: Path) -> None:
+    from recurringjob.plugin_client import Client
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(KUBECONFIG.format(port=closed_port()))
+    assert Client(str(kubeconfig)).namespace == "team-a"
+    assert Client(str(kubeconfig), context="other").namespace == "default"
+    assert Client(str(kubeconfig), namespace="x").namespace == "x"
+    second = tmp_path / "second"
+    second.write_text(KUBECONFIG.format(port=1).replace("current-context: dev", "current-context: other"))
+    # KUBECONFIG with several files: the first file's current-context wins, like kubectl
+    import os
+
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = f"{kubeconfig}:{second}"
+    try:
+        assert Client().namespace == "team-a"
+    finally:
+        if old is None:
+            del os.environ["KUBECONFIG"]
+        else:
+            os.environ["KUBECONFIG"] = old
