@@ -134,12 +134,14 @@ def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
         row = [meta["name"], str(spec.get("schedule", "")), str(spec.get("timeZone") or "UTC"),
                str(bool(spec.get("suspend"))), str(len(status.get("active") or [])),
                age(parse_time(status.get("lastScheduleTime")), now), nxt,
+               str(ready.get("status")) if ready else "<none>",
                age(parse_time(meta.get("creationTimestamp")), now)]
         rows.append([meta.get("namespace", ""), *row] if args.all_namespaces else row)
     if not rows:
         where = "any namespace" if args.all_namespaces else f"{client.namespace} namespace"
         return f"No resources found in {where}."
-    header = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "NEXT (LOCAL)", "AGE"]
+    header = ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "NEXT (LOCAL)", "READY",
+              "AGE"]
     return table(["NAMESPACE", *header] if args.all_namespaces else header, rows)
 
 
