@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 import sys
 import time
@@ -104,8 +105,12 @@ def main() -> int:
     token = str(config["users"][0]["user"]["token"])
     api = ApiClient(kubeconfig_server(kubeconfig), token=token, timeout=5.0)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    jitter = random.Random(args.identity)
     while True:
-        time.sleep(1.0 - time.time() % 1.0 + 0.01)  # wake on the second, like every cron loop
+        # Wake on the second, like every cron loop, give or take scheduling noise: replicas that
+        # wake together fire together (duplicates); one alone fires alone (and a failed create of
+        # it is a miss, since its blind status write already told the others it was done).
+        time.sleep(1.0 - time.time() % 1.0 + jitter.uniform(0.0, 0.3))
         try:
             tick(api, args.identity)
         except (urllib.error.URLError, OSError, ValueError) as exc:

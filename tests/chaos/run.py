@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         executor.clear()
         restart_crashed(cluster, faults)
         log("run over: suspending the RecurringJobs, checking final statuses")
-        mismatches = final_status_check(cluster, timeout=float(period) + 15.0)
+        mismatches = final_status_check(cluster, timeout=float(period) + 8.0)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: stopping everything, judging what ran so far")
