@@ -185,3 +185,18 @@ def test_flags() -> None:
                           (["--job-outcome", "Meh"], "Complete")):
         with pytest.raises(UserError, match=fragment):
             JobSimulator.from_args(store, parser.parse_args(bad))
+
+
+def test_stop_is_prompt_when_the_server_closes_watches_first() -> None:
+    async def main() -> None:
+        store = new_store()
+        sim = JobSimulator(store, 30, "Complete")
+        await sim.start()
+        store.create(JOBS, job("long"))
+        await eventually(lambda: sim.running == 1)
+        store.close_watches()  # what Server.stop() does before stopping the simulator
+        started = time.monotonic()
+        await asyncio.wait_for(sim.stop(), 5)
+        assert time.monotonic() - started < 1
+
+    asyncio.run(main())

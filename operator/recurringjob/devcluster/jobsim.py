@@ -90,18 +90,22 @@ class JobSimulator:
         self._task = asyncio.create_task(self._run(self._subscription), name="devcluster-jobsim")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        # Python 3.11's wait_for (inside Subscription.next) can swallow a cancellation that lands
+        # just as its wait completes (e.g. right after Store.close_watches), so cancel until done.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if task is not None and not task.cancelled():
+            with contextlib.suppress(Exception):
+                task.result()
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
 
     async def _run(self, subscription: Subscription) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not subscription.closed:  # closed: the server is shutting down
             try:
                 self._fire_due_timers(loop.time())
                 timeout = max(0.0, self._timers[0][0] - loop.time()) if self._timers else None
