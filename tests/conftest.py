@@ -29,12 +29,19 @@ KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 def make_kubectl(cluster: DevCluster, cache_dir: Path) -> KubectlRunner:
-    def kubectl(*args: str, check: bool = True, input: str | None = None, timeout: float = 30
-                ) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        *args: str, check: bool = True, input: str | None = None, timeout: float = 30
+    ) -> subprocess.CompletedProcess[str]:
         """Run kubectl against `cluster` (own discovery cache); raises with its stderr when check fails."""
         env = dict(os.environ, KUBECACHEDIR=str(cache_dir), HOME=str(cache_dir))
-        result = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, *args], input=input,
-                                capture_output=True, text=True, timeout=timeout, env=env)
+        result = subprocess.run(
+            ["kubectl", "--kubeconfig", cluster.kubeconfig, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result

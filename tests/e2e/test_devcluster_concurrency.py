@@ -23,8 +23,9 @@ def core_api(cluster: DevCluster) -> client.CoreV1Api:
 
 def run_increments(cluster: DevCluster, name: str, preconditions: bool) -> tuple[int, int]:
     """WORKERS threads each add INCREMENTS to a counter by read-modify-write; returns (final, conflicts)."""
-    core_api(cluster).create_namespaced_config_map("default", client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name=name), data={"n": "0"}))
+    core_api(cluster).create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name), data={"n": "0"})
+    )
     conflicts = 0
     lock = threading.Lock()
     start = threading.Barrier(WORKERS)
@@ -84,14 +85,19 @@ def test_watch_from_compacted_revision_gets_410_expired(tmp_path: Path) -> None:
         assert (event["object"]["code"], event["object"]["reason"]) == (410, "Expired")
         assert event["object"]["message"].startswith(f"too old resource version: {old} (")
         with pytest.raises(ApiException) as exc:  # the official client turns it into an exception
-            for _ in watch.Watch().stream(core.list_namespaced_config_map, "default", resource_version=old,
-                                          timeout_seconds=2):
+            for _ in watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=old, timeout_seconds=2
+            ):
                 pass
         assert exc.value.status == 410
         recent = core.list_namespaced_config_map("default").metadata.resource_version
         core.delete_namespaced_config_map("c1", "default")
-        events = [(e["type"], e["object"].metadata.name) for e in watch.Watch().stream(
-            core.list_namespaced_config_map, "default", resource_version=recent, timeout_seconds=1)]
+        events = [
+            (e["type"], e["object"].metadata.name)
+            for e in watch.Watch().stream(
+                core.list_namespaced_config_map, "default", resource_version=recent, timeout_seconds=1
+            )
+        ]
         assert events == [("DELETED", "c1")]
 
 

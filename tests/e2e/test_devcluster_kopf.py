@@ -13,17 +13,34 @@ from kubernetes.config import kube_config
 from recurringjob.devcluster.server import DevCluster
 
 CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
     "metadata": {"name": "gadgets.example.dev"},
-    "spec": {"group": "example.dev", "scope": "Namespaced",
-             "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-             "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                           "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                               "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
-                               "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+    "spec": {
+        "group": "example.dev",
+        "scope": "Namespaced",
+        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
 }
 
-OPERATOR = '''
+OPERATOR = """
 import os
 import kopf
 
@@ -48,7 +65,7 @@ def updated(name, spec, **_):
 @kopf.on.delete("example.dev", "v1", "gadgets")
 def deleted(name, **_):
     record(f"delete {name}")
-'''
+"""
 
 
 def wait_for(predicate: object, timeout: float = 15.0) -> None:
@@ -60,8 +77,9 @@ def wait_for(predicate: object, timeout: float = 15.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def test_kopf_operator_sees_create_update_delete(devcluster: DevCluster, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kopf_operator_sees_create_update_delete(
+    devcluster: DevCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api = config.new_client_from_config(config_file=devcluster.kubeconfig)
     client.ApiextensionsV1Api(api).create_custom_resource_definition(CRD)
     custom = client.CustomObjectsApi(api)
@@ -78,16 +96,33 @@ def test_kopf_operator_sees_create_update_delete(devcluster: DevCluster, tmp_pat
         return events.read_text().splitlines()
 
     with KopfRunner(["run", "--standalone", "--namespace", "default", str(operator)], timeout=60) as runner:
-        body = {"apiVersion": "example.dev/v1", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"n": 1}}
+        body = {
+            "apiVersion": "example.dev/v1",
+            "kind": "Gadget",
+            "metadata": {"name": "g1"},
+            "spec": {"n": 1},
+        }
         custom.create_namespaced_custom_object("example.dev", "v1", "default", "gadgets", body)
         wait_for(lambda: "create g1 1" in lines())
-        wait_for(lambda: (custom.get_namespaced_custom_object("example.dev", "v1", "default", "gadgets", "g1")
-                          .get("status", {}).get("created") == {"seen": 1}))
-        custom.patch_namespaced_custom_object("example.dev", "v1", "default", "gadgets", "g1", {"spec": {"n": 2}})
+        wait_for(
+            lambda: (
+                custom.get_namespaced_custom_object("example.dev", "v1", "default", "gadgets", "g1")
+                .get("status", {})
+                .get("created")
+                == {"seen": 1}
+            )
+        )
+        custom.patch_namespaced_custom_object(
+            "example.dev", "v1", "default", "gadgets", "g1", {"spec": {"n": 2}}
+        )
         wait_for(lambda: "update g1 2" in lines())
         custom.delete_namespaced_custom_object("example.dev", "v1", "default", "gadgets", "g1")
         wait_for(lambda: "delete g1" in lines())
-        wait_for(lambda: not custom.list_namespaced_custom_object("example.dev", "v1", "default", "gadgets")["items"])
+        wait_for(
+            lambda: (
+                not custom.list_namespaced_custom_object("example.dev", "v1", "default", "gadgets")["items"]
+            )
+        )
     assert runner.exit_code == 0, runner.output
     assert lines() == ["create g1 1", "update g1 2", "delete g1"]
     assert os.path.exists(devcluster.audit_log)

@@ -79,12 +79,16 @@ def apply(kubectl: KubectlRunner, tmp_path: Path, name: str, text: str) -> str:
 
 def test_crd_and_custom_objects_round_trip(kubectl: KubectlRunner, tmp_path: Path) -> None:
     assert "created" in apply(kubectl, tmp_path, "crd.yaml", WIDGET_CRD)
-    widget = "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: w1, labels: {app: demo}}\nspec: {size: 3}\n"
+    widget = (
+        "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: w1, labels: {app: demo}}\nspec: {size: 3}\n"
+    )
     assert "widget.example.dev/w1 created" in apply(kubectl, tmp_path, "w.yaml", widget)
     table = kubectl("get", "wd").stdout.split()
     assert table == ["NAME", "SIZE", "COLOR", "w1", "3", "red"]  # printer columns; the default applied
     assert "unchanged" in apply(kubectl, tmp_path, "w.yaml", widget)
-    assert "configured" in apply(kubectl, tmp_path, "w.yaml", widget.replace("size: 3", "size: 4, color: blue"))
+    assert "configured" in apply(
+        kubectl, tmp_path, "w.yaml", widget.replace("size: 3", "size: 4, color: blue")
+    )
     obj = yaml.safe_load(kubectl("get", "widget", "w1", "-o", "yaml").stdout)
     assert obj["spec"] == {"size": 4, "color": "blue"} and obj["metadata"]["generation"] == 2
     described = kubectl("describe", "widgets", "w1").stdout
@@ -93,7 +97,9 @@ def test_crd_and_custom_objects_round_trip(kubectl: KubectlRunner, tmp_path: Pat
     assert "size\t<integer> -required-" in explained and "How big the widget is." in explained
     bad = kubectl("apply", "-f", "-", input=widget.replace("size: 3", "size: 0"), check=False)
     assert bad.returncode != 0 and "spec.size" in bad.stderr
-    unknown = kubectl("apply", "-f", "-", input=widget.replace("size: 3", "size: 3, shape: round"), check=False)
+    unknown = kubectl(
+        "apply", "-f", "-", input=widget.replace("size: 3", "size: 3, shape: round"), check=False
+    )
     assert unknown.returncode != 0 and 'unknown field "spec.shape"' in unknown.stderr
     assert 'widget.example.dev "w1" deleted' in kubectl("delete", "widget", "w1").stdout
     assert "No resources found" in kubectl("get", "widgets").stderr
@@ -107,25 +113,49 @@ def test_project_crd_applies_if_present(kubectl: KubectlRunner) -> None:
     assert "recurringjobs" in kubectl("api-resources", "--api-group=recurringjob.dev").stdout
 
 
-def test_reapply_job_uses_strategic_merge_patch(kubectl: KubectlRunner, tmp_path: Path,
-                                                devcluster: DevCluster) -> None:
+def test_reapply_job_uses_strategic_merge_patch(
+    kubectl: KubectlRunner, tmp_path: Path, devcluster: DevCluster
+) -> None:
     assert "job.batch/j1 created" in apply(kubectl, tmp_path, "job.yaml", JOB)
     edited = JOB.replace('{name: A, value: "1"}', '{name: C, value: "3"}')
     assert "configured" in apply(kubectl, tmp_path, "job.yaml", edited)
-    containers = json.loads(kubectl("get", "job", "j1", "-o", "jsonpath={.spec.template.spec.containers}").stdout)
+    containers = json.loads(
+        kubectl("get", "job", "j1", "-o", "jsonpath={.spec.template.spec.containers}").stdout
+    )
     assert [c["name"] for c in containers] == ["main", "side"]
     assert containers[0]["env"] == [{"name": "C", "value": "3"}, {"name": "B", "value": "2"}]
     patches = [a for a in devcluster.audit_entries() if a["verb"] == "patch" and a["resource"] == "jobs"]
     assert patches and patches[-1]["code"] == 200
 
 
-def test_get_watch_sees_changes_and_delete(kubectl: KubectlRunner, tmp_path: Path, devcluster: DevCluster) -> None:
-    apply(kubectl, tmp_path, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\ndata: {k: v}\n")
-    env_cmd = ["kubectl", "--kubeconfig", devcluster.kubeconfig, "get", "configmaps", "--watch",
-               "--request-timeout=4s", "-o", "name"]
-    watcher = subprocess.Popen(env_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={"KUBECACHEDIR": str(tmp_path / "watch-cache"), "HOME": str(tmp_path),
-                                    "PATH": "/usr/local/bin:/usr/bin:/bin"})
+def test_get_watch_sees_changes_and_delete(
+    kubectl: KubectlRunner, tmp_path: Path, devcluster: DevCluster
+) -> None:
+    apply(
+        kubectl, tmp_path, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c1}\ndata: {k: v}\n"
+    )
+    env_cmd = [
+        "kubectl",
+        "--kubeconfig",
+        devcluster.kubeconfig,
+        "get",
+        "configmaps",
+        "--watch",
+        "--request-timeout=4s",
+        "-o",
+        "name",
+    ]
+    watcher = subprocess.Popen(
+        env_cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            "KUBECACHEDIR": str(tmp_path / "watch-cache"),
+            "HOME": str(tmp_path),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        },
+    )
     time.sleep(1.0)
     apply(kubectl, tmp_path, "cm2.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c2}\n")
     kubectl("delete", "configmap", "c1")
@@ -136,10 +166,19 @@ def test_get_watch_sees_changes_and_delete(kubectl: KubectlRunner, tmp_path: Pat
     assert ("create", "c2", 201) in verbs and ("delete", "c1", 200) in verbs
 
 
-def request(cluster: DevCluster, method: str, path: str, body: bytes | None = None,
-            content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(cluster.url + path, data=body, method=method,
-                                 headers={"Content-Type": content_type, "Authorization": "Bearer raw-test"})
+def request(
+    cluster: DevCluster,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        cluster.url + path,
+        data=body,
+        method=method,
+        headers={"Content-Type": content_type, "Authorization": "Bearer raw-test"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -153,23 +192,54 @@ def test_bad_input_gets_kube_status_codes(devcluster: DevCluster) -> None:
     assert code == 400 and status["kind"] == "Status" and status["reason"] == "BadRequest"
     code, status = request(devcluster, "GET", "/api/v1/namespaces/default/nosuchthings")
     assert code == 404 and status["reason"] == "NotFound"
-    code, status = request(devcluster, "POST", base, json.dumps(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}).encode())
+    code, status = request(
+        devcluster,
+        "POST",
+        base,
+        json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}).encode(),
+    )
     assert code == 400 and "does not match the expected kind" in status["message"]
-    code, status = request(devcluster, "POST", base, b'{"metadata": {"name": "big"}, "data": {"x": "'
-                           + b"a" * (4 * 1024 * 1024) + b'"}}')
+    code, status = request(
+        devcluster,
+        "POST",
+        base,
+        b'{"metadata": {"name": "big"}, "data": {"x": "' + b"a" * (4 * 1024 * 1024) + b'"}}',
+    )
     assert code == 413 and status["reason"] == "RequestEntityTooLarge"
-    code, _ = request(devcluster, "POST", base, b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n",
-                      "application/yaml")
+    code, _ = request(
+        devcluster,
+        "POST",
+        base,
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: y}\n",
+        "application/yaml",
+    )
     assert code == 201
-    code, status = request(devcluster, "POST", base, b'{"apiVersion": "v1", "kind": "ConfigMap", '
-                           b'"metadata": {"name": "y"}}')
+    code, status = request(
+        devcluster, "POST", base, b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "y"}}'
+    )
     assert code == 409 and status["reason"] == "AlreadyExists"
     code, status = request(devcluster, "GET", base + "/missing")
     assert code == 404 and status["message"] == 'configmaps "missing" not found'
     lines = devcluster.audit_entries()
-    assert set(lines[0]) == {"ts", "verb", "group", "version", "resource", "subresource", "namespace", "name",
-                             "code", "client", "labels", "annotations"}
-    assert [(a["verb"], a["code"]) for a in lines] == [("create", 400), ("create", 400), ("create", 413),
-                                                      ("create", 201), ("create", 409)]
+    assert set(lines[0]) == {
+        "ts",
+        "verb",
+        "group",
+        "version",
+        "resource",
+        "subresource",
+        "namespace",
+        "name",
+        "code",
+        "client",
+        "labels",
+        "annotations",
+    }
+    assert [(a["verb"], a["code"]) for a in lines] == [
+        ("create", 400),
+        ("create", 400),
+        ("create", 413),
+        ("create", 201),
+        ("create", 409),
+    ]
     assert all(a["client"] == "raw-test" for a in lines)

@@ -28,14 +28,25 @@ def run(test: Callable[[Store], Coroutine[Any, Any, None]], history: int = 10_00
 
 
 def cm(name: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
-            "data": dict(data)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": dict(data),
+    }
 
 
 def job(name: str) -> dict[str, Any]:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "c", "image": "busybox"}]}}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+            }
+        },
+    }
 
 
 def test_create_sets_metadata_and_revisions_increase() -> None:
@@ -110,7 +121,13 @@ def test_watch_replays_after_revision_then_streams_and_expires() -> None:
         await asyncio.sleep(0.01)
         store.create(CM, cm("late"))
         await asyncio.wait_for(task, 2)
-        assert seen == [("ADDED", "c2"), ("ADDED", "c3"), ("ADDED", "c4"), ("DELETED", "c0"), ("ADDED", "late")]
+        assert seen == [
+            ("ADDED", "c2"),
+            ("ADDED", "c3"),
+            ("ADDED", "c4"),
+            ("DELETED", "c0"),
+            ("ADDED", "late"),
+        ]
         with pytest.raises(ApiError) as exc:
             store.subscribe(CM, since=1)
         assert (exc.value.code, exc.value.reason) == (410, "Expired")
@@ -136,10 +153,16 @@ def test_finalizers_and_background_garbage_collection() -> None:
     async def body(store: Store) -> None:
         owner = store.create(JOBS, job("owner"))
         ref = {"apiVersion": "batch/v1", "kind": "Job", "name": "owner", "uid": owner["metadata"]["uid"]}
-        store.create(CM, dict(cm("dep"), metadata={"name": "dep", "namespace": "default",
-                                                   "ownerReferences": [ref]}))
-        kept = store.create(CM, dict(cm("held"), metadata={"name": "held", "namespace": "default",
-                                                           "finalizers": ["example.dev/hold"]}))
+        store.create(
+            CM, dict(cm("dep"), metadata={"name": "dep", "namespace": "default", "ownerReferences": [ref]})
+        )
+        kept = store.create(
+            CM,
+            dict(
+                cm("held"),
+                metadata={"name": "held", "namespace": "default", "finalizers": ["example.dev/hold"]},
+            ),
+        )
         deleted, marked = store.delete(CM, "default", "held")
         assert not deleted and marked["metadata"]["deletionTimestamp"]
         released = dict(marked, metadata=dict(marked["metadata"], finalizers=[]))
@@ -157,10 +180,22 @@ def test_orphan_and_foreground_propagation() -> None:
     async def body(store: Store) -> None:
         for policy in ("Orphan", "Foreground"):
             owner = store.create(JOBS, job(f"o-{policy.lower()}"))
-            ref = {"apiVersion": "batch/v1", "kind": "Job", "name": owner["metadata"]["name"],
-                   "uid": owner["metadata"]["uid"]}
-            store.create(CM, {"metadata": {"name": f"d-{policy.lower()}", "namespace": "default",
-                                           "ownerReferences": [ref]}})
+            ref = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "name": owner["metadata"]["name"],
+                "uid": owner["metadata"]["uid"],
+            }
+            store.create(
+                CM,
+                {
+                    "metadata": {
+                        "name": f"d-{policy.lower()}",
+                        "namespace": "default",
+                        "ownerReferences": [ref],
+                    }
+                },
+            )
             store.delete(JOBS, "default", owner["metadata"]["name"], propagation=policy)
             await asyncio.sleep(0.01)
             assert store.peek(JOBS, "default", owner["metadata"]["name"]) is None
