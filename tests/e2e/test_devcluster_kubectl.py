@@ -80,7 +80,8 @@ def apply(kubectl: KubectlRunner, tmp_path: Path, name: str, text: str) -> str:
 def test_crd_and_custom_objects_round_trip(kubectl: KubectlRunner, tmp_path: Path) -> None:
     assert "created" in apply(kubectl, tmp_path, "crd.yaml", WIDGET_CRD)
     widget = (
-        "apiVersion: example.dev/v1\nkind: Widget\nmetadata: {name: w1, labels: {app: demo}}\nspec: {size: 3}\n"
+        "apiVersion: example.dev/v1\nkind: Widget\n"
+        "metadata: {name: w1, labels: {app: demo}}\nspec: {size: 3}\n"
     )
     assert "widget.example.dev/w1 created" in apply(kubectl, tmp_path, "w.yaml", widget)
     table = kubectl("get", "wd").stdout.split()
