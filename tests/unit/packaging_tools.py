@@ -5,6 +5,7 @@ A missing tool is a test failure that says how to get it, never a skip.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -117,3 +118,72 @@ ALL_FEATURES: dict[str, Any] = {
 
 def load_yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+# ---------------------------------------------------------------- PromQL in the dashboard and rules
+
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
+                "bool", "offset", "inf", "nan"}
+GROUPING = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)"
+
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression (strings, matchers, ranges, grouping clauses and functions
+    removed; Grafana variables blanked)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    s = re.sub(r"'(?:[^'\\]|\\.)*'", "''", s)
+    s = re.sub(r"\{[^}]*\}", " ", s)
+    s = re.sub(r"\[[^\]]*\]", " ", s)
+    s = re.sub(GROUPING, " ", s)
+    s = re.sub(r"\$\{?\w+\}?", " ", s)
+    names = set()
+    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
+        before = s[m.start() - 1] if m.start() else " "
+        if before.isdigit() or before == ".":  # 5m, 1e3
+            continue
+        if s[m.end():].lstrip().startswith("(") or m.group(0).lower() in PROMQL_WORDS:
+            continue
+        names.add(m.group(0))
+    return names
+
+
+def promql_label_names(expr: str) -> set[str]:
+    found = set()
+    for group in re.findall(GROUPING, expr):
+        found |= {x.strip() for x in group.split(",") if x.strip()}
+    for matchers in re.findall(r"\{([^}]*)\}", expr):
+        found |= set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
+    return found
+
+
+def panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in dash["panels"]:
+        out.append(p)
+        out.extend(p.get("panels", []))
+    return out
+
+
+def dashboard_queries(dash: dict[str, Any]) -> dict[str, str]:
+    queries = {}
+    for p in panels(dash):
+        for t in p.get("targets", []):
+            queries[f"panel {p['title']!r} {t['refId']}"] = t["expr"]
+    for v in dash["templating"]["list"]:
+        if v["type"] == "query":
+            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["definition"])
+            assert m, v["definition"]
+            queries[f"variable {v['name']}"] = f"max by ({m.group(2)}) ({m.group(1)})"
+    return queries
+
+
+def rule_queries() -> dict[str, str]:
+    doc = load_yaml(RULES_FILE)
+    return {r["alert"]: r["expr"] for g in doc["groups"] for r in g["rules"]}
+
+
+def dashboard_file_queries() -> dict[str, str]:
+    import json
+
+    return dashboard_queries(json.loads(DASHBOARD_FILE.read_text()))

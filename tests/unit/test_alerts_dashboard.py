@@ -11,7 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging_tools import ALL_FEATURES, DASHBOARD_FILE, ROOT, RULES_FILE, one, render, run, tool
+from packaging_tools import (
+    ALL_FEATURES,
+    DASHBOARD_FILE,
+    ROOT,
+    RULES_FILE,
+    dashboard_queries,
+    one,
+    panels,
+    promql_label_names,
+    promql_metric_names,
+    render,
+    run,
+    tool,
+)
 from recurringjob.metrics import Metrics
 
 REQUIRED_ALERTS = {
@@ -21,9 +34,6 @@ REQUIRED_ALERTS = {
 }
 # Labels Prometheus adds to every scraped series (ServiceMonitor / kubernetes_sd target labels).
 TARGET_LABELS = {"instance", "job", "pod", "namespace", "service", "container", "endpoint"}
-PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-                "bool", "offset", "inf", "nan"}
-GROUPING = r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)"
 
 
 # ---------------------------------------------------------------- what the operator exports
@@ -74,37 +84,6 @@ def design_metric_names() -> set[str]:
     text = (ROOT / "docs" / "design.md").read_text()
     section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
     return set(re.findall(r"\brecurringjob_[a-z_]+[a-z]", section))
-
-
-# ---------------------------------------------------------------- PromQL helpers
-
-def promql_metric_names(expr: str) -> set[str]:
-    """Metric names in a PromQL expression (strings, matchers, ranges, grouping clauses and functions
-    removed; Grafana variables blanked)."""
-    s = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    s = re.sub(r"'(?:[^'\\]|\\.)*'", "''", s)
-    s = re.sub(r"\{[^}]*\}", " ", s)
-    s = re.sub(r"\[[^\]]*\]", " ", s)
-    s = re.sub(GROUPING, " ", s)
-    s = re.sub(r"\$\{?\w+\}?", " ", s)
-    names = set()
-    for m in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", s):
-        before = s[m.start() - 1] if m.start() else " "
-        if before.isdigit() or before == ".":  # 5m, 1e3
-            continue
-        if s[m.end():].lstrip().startswith("(") or m.group(0).lower() in PROMQL_WORDS:
-            continue
-        names.add(m.group(0))
-    return names
-
-
-def promql_label_names(expr: str) -> set[str]:
-    found = set()
-    for group in re.findall(GROUPING, expr):
-        found |= {x.strip() for x in group.split(",") if x.strip()}
-    for matchers in re.findall(r"\{([^}]*)\}", expr):
-        found |= set(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
-    return found
 
 
 def test_promql_parser_finds_names() -> None:
@@ -220,27 +199,6 @@ def test_prometheus_rule_renders_the_same_rules(tmp_path: Path) -> None:
 
 def dashboard() -> dict[str, Any]:
     return dict(json.loads(DASHBOARD_FILE.read_text()))
-
-
-def panels(dash: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in dash["panels"]:
-        out.append(p)
-        out.extend(p.get("panels", []))
-    return out
-
-
-def dashboard_queries(dash: dict[str, Any]) -> dict[str, str]:
-    queries = {}
-    for p in panels(dash):
-        for t in p.get("targets", []):
-            queries[f"panel {p['title']!r} {t['refId']}"] = t["expr"]
-    for v in dash["templating"]["list"]:
-        if v["type"] == "query":
-            m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", v["definition"])
-            assert m, v["definition"]
-            queries[f"variable {v['name']}"] = f"max by ({m.group(2)}) ({m.group(1)})"
-    return queries
 
 
 def test_dashboard_structure() -> None:
