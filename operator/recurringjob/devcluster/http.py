@@ -18,9 +18,9 @@ from aiohttp import web
 
 from recurringjob.devcluster import apierrors, codec, crds
 from recurringjob.devcluster.audit import AuditLog
-from recurringjob.devcluster.discovery import AGGREGATED_CONTENT_TYPE, Discovery
-from recurringjob.devcluster.registry import ResourceType
+from recurringjob.devcluster.discovery import Discovery
 from recurringjob.devcluster.request import RequestInfo
+from recurringjob.devcluster.routing import Target, client_identity, document, non_resource, resolve
 from recurringjob.devcluster.store import Obj, Store
 from recurringjob.devcluster.watch import serve_watch
 
@@ -29,32 +29,6 @@ PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
 }
-NAMESPACE_SUBRESOURCES = {"status", "finalize"}
-
-
-def client_identity(request: web.Request) -> str:
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        return auth[len("Bearer ") :].strip()
-    return request.headers.get("User-Agent", "")
-
-
-class Target:
-    """A resolved resource URL."""
-
-    __slots__ = ("group", "name", "namespace", "rt", "subresource", "version")
-
-    def __init__(
-        self, rt: ResourceType, version: str, namespace: str | None, name: str | None, subresource: str | None
-    ) -> None:
-        self.rt, self.version, self.namespace, self.name, self.subresource = (
-            rt,
-            version,
-            namespace,
-            name,
-            subresource,
-        )
-        self.group = rt.group
 
 
 class ApiHandler:
@@ -74,21 +48,25 @@ class ApiHandler:
         received = time.time()
         path = request.path.rstrip("/") or "/"
         client = client_identity(request)
-        if not (path.startswith("/api/") or path.startswith("/apis/")):
-            info = RequestInfo("get", "", "", "", None, None, None, client)
-            return await self._guarded(info, self._non_resource(request, path))
         try:
-            target, info = self._resolve(request, path, client)
+            if not (path.startswith("/api/") or path.startswith("/apis/") or path in ("/api", "/apis")):
+                resolved: tuple[Target, RequestInfo] | str | None = None
+            else:
+                resolved = resolve(self.store.registry, request.method, request.query, path, client)
         except apierrors.ApiError as exc:
-            if exc.code == 0:  # a discovery document, not a resource
-                info = RequestInfo("get", "", "", "", None, None, None, client)
-                return await self._guarded(info, self._discovery_doc(request, exc.message))
             return codec.error_response(exc)
-        if self.faults is not None:
-            injected = await self.faults.intercept(info)
+        if not isinstance(resolved, tuple):  # discovery, openapi, version, health
+            injected = await self._intercept(RequestInfo("get", "", "", "", None, None, None, client))
             if injected is not None:
-                self._audit(received, info, injected.status, None)
                 return injected
+            if resolved is None:
+                return non_resource(self.discovery, request, path)
+            return document(self.discovery, request, resolved)
+        target, info = resolved
+        injected = await self._intercept(info)
+        if injected is not None:
+            self._audit(received, info, injected.status, None)
+            return injected
         created: Obj | None = None
         try:
             if info.verb == "watch":
@@ -103,102 +81,15 @@ class ApiHandler:
             self._audit(received, info, response.status, created)
         return response
 
-    async def _guarded(self, info: RequestInfo, handler: Any) -> web.StreamResponse:
-        if self.faults is not None:
-            injected = await self.faults.intercept(info)
-            if injected is not None:
-                handler.close()
-                return injected
-        try:
-            response: web.StreamResponse = await handler
-            return response
-        except apierrors.ApiError as exc:
-            return codec.error_response(exc)
+    async def _intercept(self, info: RequestInfo) -> web.StreamResponse | None:
+        if self.faults is None:
+            return None
+        injected: web.StreamResponse | None = await self.faults.intercept(info)
+        return injected
 
     def _audit(self, received: float, info: RequestInfo, code: int, created: Obj | None) -> None:
         if self.audit is not None and info.is_mutating:
             self.audit.record(received, info, code, created)
-
-    # ---- URL resolution --------------------------------------------------------------------------
-    def _resolve(self, request: web.Request, path: str, client: str) -> tuple[Target, RequestInfo]:
-        parts = path.strip("/").split("/")
-        if parts[0] == "api":
-            group, rest = "", parts[1:]
-        else:
-            group, rest = (parts[1] if len(parts) > 1 else ""), parts[2:]
-        if not rest:
-            raise apierrors.ApiError(
-                0,
-                "",
-                "api"
-                if parts[0] == "api" and len(parts) == 1
-                else ("apis" if len(parts) == 1 else f"group:{group}"),
-            )
-        version, rest = rest[0], rest[1:]
-        if not rest:
-            raise apierrors.ApiError(0, "", f"gv:{group}/{version}")
-        namespace: str | None = None
-        if (
-            rest[0] == "namespaces"
-            and len(rest) >= 3
-            and not (len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES)
-        ):
-            namespace, rest = rest[1], rest[2:]
-        resource, name = rest[0], (rest[1] if len(rest) > 1 else None)
-        subresource = rest[2] if len(rest) > 2 else None
-        if len(rest) > 3:
-            raise apierrors.resource_not_found()
-        rt = self.store.registry.lookup(group, version, resource)
-        if rt is None or (subresource is not None and not (subresource == "status" and rt.has_status)):
-            raise apierrors.resource_not_found()
-        if rt.namespaced is False and namespace is not None:
-            raise apierrors.resource_not_found()
-        if resource == "namespaces" and name is not None:
-            namespace = None
-        verb = _verb(request, name)
-        return (
-            Target(rt, version, namespace, name, subresource),
-            RequestInfo(
-                verb,
-                group,
-                version,
-                resource,
-                subresource,
-                namespace if rt.namespaced else None,
-                name,
-                client,
-            ),
-        )
-
-    # ---- non-resource paths ----------------------------------------------------------------------
-    async def _non_resource(self, request: web.Request, path: str) -> web.StreamResponse:
-        if path in ("/healthz", "/readyz", "/livez"):
-            return web.Response(text="ok")
-        if path == "/version":
-            return self._doc("version")
-        if path == "/openapi/v3":
-            return self._doc("openapi3")
-        if path.startswith("/openapi/v3/"):
-            return self._doc("openapi3:" + path[len("/openapi/v3/") :])
-        if path in ("/api", "/apis"):
-            return await self._discovery_doc(request, path[1:])
-        return web.Response(status=404, text="404 page not found\n")
-
-    async def _discovery_doc(self, request: web.Request, key: str) -> web.StreamResponse:
-        if (
-            key in ("api", "apis")
-            and "as=APIGroupDiscoveryList" in request.headers.get("Accept", "")
-            and "v=v2;" in request.headers.get("Accept", "").replace(" ", "") + ";"
-        ):
-            body = self.discovery.document("agg:" + key)
-            return web.Response(body=body, headers={"Content-Type": AGGREGATED_CONTENT_TYPE})
-        return self._doc(key)
-
-    def _doc(self, key: str) -> web.Response:
-        body = self.discovery.document(key)
-        if body is None:
-            return web.Response(status=404, text="404 page not found\n")
-        return web.Response(body=body, content_type="application/json")
 
     # ---- resource verbs --------------------------------------------------------------------------
     async def _dispatch(
@@ -451,20 +342,3 @@ class ApiHandler:
                 "items": removed,
             }
         )
-
-
-def _verb(request: web.Request, name: str | None) -> str:
-    method = request.method
-    if method in ("GET", "HEAD"):
-        if name is None:
-            return "watch" if request.query.get("watch") in ("1", "true", "True") else "list"
-        return "get"
-    if method == "POST":
-        return "create"
-    if method == "PUT":
-        return "update"
-    if method == "PATCH":
-        return "patch"
-    if method == "DELETE":
-        return "delete" if name is not None else "deletecollection"
-    raise apierrors.method_not_allowed(f"{method} is not supported")

@@ -33,7 +33,6 @@ may share them; the public methods above return copies so callers may edit what 
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import copy
 import random
@@ -46,7 +45,7 @@ from typing import Any
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.defaults import prepare_create, prepare_update
 from recurringjob.devcluster.registry import RK, Registry, ResourceType
-from recurringjob.devcluster.selectors import FieldSelector, LabelSelector
+from recurringjob.devcluster.subscription import Event, Subscription, parse_selectors
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
@@ -66,80 +65,6 @@ NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # kube's generateName alphabet (no v
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Event:
-    """One committed change. `old` is the previous state for MODIFIED (selector transitions)."""
-
-    __slots__ = ("namespace", "obj", "old", "revision", "rk", "type")
-
-    def __init__(self, revision: int, rk: RK, type_: str, obj: Obj, old: Obj | None) -> None:
-        self.revision, self.rk, self.type, self.obj, self.old = revision, rk, type_, obj, old
-        self.namespace = obj["metadata"].get("namespace", "")
-
-
-class Subscription:
-    """A watcher's queue. Filled synchronously at commit time, so it never misses an event."""
-
-    def __init__(
-        self,
-        store: Store,
-        rk: RK,
-        namespace: str | None,
-        labels: LabelSelector | None,
-        fields: FieldSelector | None,
-    ) -> None:
-        self._store, self.rk, self.namespace = store, rk, namespace
-        self._labels, self._fields = labels, fields
-        self._queue: deque[tuple[str, Obj, int]] = deque()
-        self._ready = asyncio.Event()
-        self.closed = False
-
-    def _matches(self, obj: Obj | None) -> bool:
-        if obj is None:
-            return False
-        if self._labels is not None and not self._labels.matches(obj["metadata"].get("labels") or {}):
-            return False
-        return self._fields is None or self._fields.matches(obj)
-
-    def offer(self, event: Event) -> None:
-        if self.namespace and event.namespace != self.namespace:
-            return
-        new_ok = self._matches(event.obj)
-        if event.type == "MODIFIED" and (self._labels is not None or self._fields is not None):
-            old_ok = self._matches(event.old)
-            if new_ok and not old_ok:
-                self._put("ADDED", event.obj, event.revision)
-            elif old_ok and not new_ok and event.old is not None:
-                gone = dict(
-                    event.old, metadata=dict(event.old["metadata"], resourceVersion=str(event.revision))
-                )
-                self._put("DELETED", gone, event.revision)
-            elif new_ok:
-                self._put("MODIFIED", event.obj, event.revision)
-        elif new_ok:
-            self._put(event.type, event.obj, event.revision)
-
-    def _put(self, type_: str, obj: Obj, revision: int) -> None:
-        self._queue.append((type_, obj, revision))
-        self._ready.set()
-
-    def pending(self) -> bool:
-        return bool(self._queue)
-
-    async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:  # noqa: ASYNC109
-        """The next event (shared object: do not mutate), or None after `timeout` seconds."""
-        while not self._queue:
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
-        return self._queue.popleft()
-
-    def close(self) -> None:
-        self.closed = True
-        self._store._subscribers.get(self.rk, set()).discard(self)
 
 
 class Store:
@@ -450,8 +375,7 @@ class Store:
             for event in self._history:
                 if event.revision > since and event.rk == rk:
                     sub.offer(event)
-            initial = list(sub._queue)
-            sub._queue.clear()
+            initial = sub.drain()
         self._subscribers.setdefault(rk, set()).add(sub)
         return sub, initial
 
@@ -474,11 +398,14 @@ class Store:
         finally:
             sub.close()
 
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscribers.get(sub.rk, set()).discard(sub)
+
     def close_watches(self) -> None:
         for subs in list(self._subscribers.values()):
             for sub in list(subs):
                 sub.close()
-                sub._ready.set()
+                sub.wake()
 
     # ---- persistence support -------------------------------------------------------------------
     def load(self, revision: int, objects: builtins.list[tuple[RK, Obj]]) -> None:
@@ -499,16 +426,3 @@ def _spec_changed(old: Obj, new: Obj, has_status: bool) -> bool:
     ignored = {"metadata", "status"} if has_status else {"metadata"}
     keys = (set(old) | set(new)) - ignored
     return any(old.get(k) != new.get(k) for k in keys)
-
-
-def parse_selectors(
-    rt: ResourceType | None, label_selector: str | None, field_selector: str | None
-) -> tuple[LabelSelector | None, FieldSelector | None]:
-    """Parsed selectors; 400 BadRequest with kube's message for bad syntax or unsupported fields."""
-    try:
-        labels = LabelSelector.parse(label_selector) if label_selector else None
-        supported = ("metadata.name", "metadata.namespace", *(rt.field_labels if rt else ()))
-        fields = FieldSelector.parse(field_selector, supported) if field_selector else None
-    except ValueError as exc:
-        raise apierrors.bad_request(str(exc)) from None
-    return labels, fields

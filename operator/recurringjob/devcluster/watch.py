@@ -22,7 +22,8 @@ from recurringjob.devcluster import apierrors, codec
 from recurringjob.devcluster.request import RequestInfo
 
 if TYPE_CHECKING:
-    from recurringjob.devcluster.http import ApiHandler, Target
+    from recurringjob.devcluster.http import ApiHandler
+    from recurringjob.devcluster.routing import Target
 
 Obj = dict[str, Any]
 
