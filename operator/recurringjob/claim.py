@@ -14,12 +14,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from recurringjob.kube import ApiError, KubeApi, rj_path
+from recurringjob.kube import ApiError, KubeApi, NotLeader, rj_path
 from recurringjob.metrics import Metrics
 
-
-class NotLeader(Exception):
-    """Leadership cannot be proven right now: no write may be sent."""
+__all__ = ["ClaimConflict", "NotLeader", "RecurringJobGone", "backoff_delay", "claim", "read_recurringjob"]
 
 
 class ClaimConflict(Exception):
@@ -53,7 +51,7 @@ async def claim(api: KubeApi, rj: Mapping[str, Any], status: Mapping[str, Any], 
             if not is_leader():
                 raise NotLeader()
             try:
-                result: dict[str, Any] = await api.request("PUT", path, body=body)
+                result: dict[str, Any] = await api.request("PUT", path, body=body, guard=is_leader)
                 return result
             except ApiError as exc:
                 if exc.status == 409:

@@ -9,12 +9,13 @@ in-cluster loading, TLS, token refresh, the connection pool) and speak JSON dict
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import email.utils
 import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -29,6 +30,33 @@ from recurringjob.errors import UserError
 
 TRANSIENT_STATUSES = frozenset({0, 429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = 20.0
+
+
+class NotLeader(Exception):
+    """Leadership cannot be proven right now: the write was not sent."""
+
+
+# The guard of the request being sent by the current task (see KubeApi.request).
+_write_guard: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "recurringjob_write_guard", default=None)
+
+
+async def _check_guard(*_: Any) -> None:
+    guard = _write_guard.get()
+    if guard is not None and not guard():
+        raise NotLeader()
+
+
+def _guard_trace() -> aiohttp.TraceConfig:
+    """Re-check the guard once a connection is in hand, i.e. right before the request is written.
+
+    A task can wait a long time between its own check and the socket write (a busy connection
+    pool, a busy loop, a SIGSTOP): checking here shrinks that window to a few microseconds.
+    """
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_reuseconn.append(_check_guard)
+    trace.on_connection_create_start.append(_check_guard)
+    return trace
 
 
 class ApiError(Exception):
@@ -87,6 +115,7 @@ class KubeApi:
     """JSON requests through one shared `ApiClient` (one aiohttp session for the whole process)."""
 
     def __init__(self, configuration: Configuration, *, user_agent: str | None = None):
+        configuration.trace_configs = [*(configuration.trace_configs or []), _guard_trace()]
         self.configuration = configuration
         self.api_client = ApiClient(configuration)
         self.api_client.user_agent = user_agent or f"recurringjob/{__version__}"
@@ -122,8 +151,24 @@ class KubeApi:
     async def request(self, method: str, path: str, *, body: Any = None,
                       query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
                       content_type: str = "application/json",
-                      timeout: float = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109 - per-request budget
-        """Send one request; return the decoded JSON body, raise ApiError on anything but 2xx."""
+                      timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - per-request budget
+                      guard: Callable[[], bool] | None = None) -> Any:
+        """Send one request; return the decoded JSON body, raise ApiError on anything but 2xx.
+
+        `guard` (e.g. Leadership.is_leader) is checked now and again just before the request is
+        written to a connection; if it fails, NotLeader is raised and nothing is sent.
+        """
+        if guard is not None and not guard():
+            raise NotLeader()
+        token = _write_guard.set(guard)
+        try:
+            return await self._request(method, path, body=body, query=query, content_type=content_type,
+                                       timeout=timeout)
+        finally:
+            _write_guard.reset(token)
+
+    async def _request(self, method: str, path: str, *, body: Any, query: Any, content_type: str,
+                       timeout: float) -> Any:  # noqa: ASYNC109
         url = self.configuration.host + path
         if query:
             url += "?" + urlencode(query)

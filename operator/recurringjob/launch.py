@@ -28,18 +28,28 @@ T = TypeVar("T")
 
 
 class DecisionLike(Protocol):
-    """The parts of planner.Decision that launching needs."""
+    """The parts of planner.Decision that the runtime reads (read-only, so the frozen dataclass fits)."""
 
-    action: str
-    scheduled_time: datetime | None
-    job_name: str | None
-    missed: int
-    warnings: tuple[str, ...]
-    reason: str
-    job: dict[str, Any] | None
-    recreate: tuple[dict[str, Any], ...]
-    delete_active: tuple[str, ...]
-    prune: tuple[str, ...]
+    @property
+    def action(self) -> str: ...
+    @property
+    def missed(self) -> int: ...
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def status(self) -> dict[str, Any] | None: ...
+    @property
+    def requeue_after(self) -> float | None: ...
+    @property
+    def job(self) -> dict[str, Any] | None: ...
+    @property
+    def recreate(self) -> tuple[dict[str, Any], ...]: ...
+    @property
+    def delete_active(self) -> tuple[str, ...]: ...
+    @property
+    def prune(self) -> tuple[str, ...]: ...
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -138,7 +148,7 @@ class Launcher:
         for _ in range(self.attempts):
             try:
                 created = await self._retrying(lambda: self.api.request(
-                    "POST", job_path(namespace), body=manifest))
+                    "POST", job_path(namespace), body=manifest, guard=self.is_leader))
             except ApiError as exc:
                 if exc.status != 409:
                     raise
@@ -169,7 +179,7 @@ class Launcher:
         try:
             await self._retrying(lambda: self.api.request(
                 "DELETE", job_path(namespace, job_name), body=body,
-                query={"propagationPolicy": "Background"}))
+                query={"propagationPolicy": "Background"}, guard=self.is_leader))
         except ApiError as exc:
             if exc.status != 404:
                 raise

@@ -28,7 +28,7 @@ from recurringjob.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], Any]
+PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
 
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
 
@@ -199,8 +199,8 @@ class Scheduler:
         for _ in range(self.conflict_retries + 1):
             if rj is None or not self.is_leader():
                 return None
-            decision: DecisionLike = self.plan(rj, self.cache.jobs_of(key), self.now())
-            status = getattr(decision, "status", None)
+            decision = self.plan(rj, self.cache.jobs_of(key), self.now())
+            status = decision.status
             current_status = rj.get("status") or {}
             changes_status = status is not None and status != current_status
             creates_or_deletes = bool(decision.job or decision.recreate or decision.delete_active)
@@ -223,7 +223,7 @@ class Scheduler:
             if wrote or decision.prune or decision.warnings:
                 # pruning without a claim is safe: plan() only prunes finished Jobs outside `active`
                 await self.launcher.execute(rj, decision)
-            requeue = getattr(decision, "requeue_after", None)
+            requeue = decision.requeue_after
             if requeue is None:
                 return None
             return max(float(requeue), 0.0 if wrote else IDLE_REQUEUE_FLOOR)

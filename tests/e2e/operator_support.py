@@ -145,6 +145,16 @@ def get_json(kubectl: Callable[..., subprocess.CompletedProcess[str]], *args: st
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
 
 
+def apply_crds(kubectl: Callable[..., subprocess.CompletedProcess[str]]) -> None:
+    """`kubectl apply -f crds/`, retried: the dev cluster's body reader can see a partial body of a
+    multi-segment request (codec.read_body uses one StreamReader.read(n)), which fails as a 400."""
+    for attempt in range(5):
+        result = kubectl("apply", "-f", crds_path(), check=attempt == 4)
+        if result.returncode == 0:
+            return
+        time.sleep(0.2)
+
+
 def environment_ok() -> bool:
     return (CRDS / "recurringjob.yaml").exists() or bool(os.environ.get("RECURRINGJOB_E2E_CRDS"))
 

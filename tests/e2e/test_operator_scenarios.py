@@ -17,8 +17,8 @@ from conftest import make_kubectl
 from operator_support import (
     NAME_LABEL,
     SCHEDULED,
+    apply_crds,
     audit,
-    crds_path,
     duplicates,
     environment_ok,
     get_json,
@@ -51,7 +51,7 @@ def ts(value: str) -> float:
 def env(module_devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("operator")
     kubectl = make_kubectl(module_devcluster, workdir / "kubectl-cache")
-    kubectl("apply", "-f", crds_path())
+    apply_crds(kubectl)
     namespaces = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
                          for ns in SCENARIOS)
     kubectl("apply", "-f", "-", input=namespaces)

@@ -10,7 +10,7 @@ import copy
 import itertools
 from typing import Any
 
-from recurringjob.kube import ApiError
+from recurringjob.kube import ApiError, NotLeader
 
 
 class FakeKube:
@@ -36,7 +36,10 @@ class FakeKube:
         return [c for c in self.calls if c[0] != "GET" and (method is None or c[0] == method)]
 
     async def request(self, method: str, path: str, *, body: Any = None, query: Any = None,
-                      content_type: str = "application/json", timeout: float = 0) -> Any:  # noqa: ASYNC109
+                      content_type: str = "application/json", timeout: float = 0,  # noqa: ASYNC109
+                      guard: Any = None) -> Any:
+        if guard is not None and not guard():
+            raise NotLeader()
         self.calls.append((method, path))
         for index, (m, fragment, error) in enumerate(self.failures):
             if m == method and fragment in path:

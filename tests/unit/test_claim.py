@@ -93,3 +93,38 @@ def test_deleted_recurringjob() -> None:
         asyncio.run(claim(api, rj, {"a": 1}, is_leader=lambda: True))
     with pytest.raises(RecurringJobGone):
         asyncio.run(read_recurringjob(api, "default", "backup"))
+
+
+def test_the_guard_is_checked_again_right_before_the_request_is_written() -> None:
+    """A leader that lost its proof while waiting (busy pool, busy loop, SIGSTOP) sends nothing."""
+    from aiohttp import web
+    from kubernetes.aio.client.configuration import Configuration
+    from recurringjob.kube import KubeApi, NotLeader
+
+    received: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        received.append(request.method)
+        return web.json_response({"ok": True})
+
+    async def scenario() -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        api = KubeApi(Configuration(host=f"http://127.0.0.1:{port}"))
+        try:
+            assert await api.request("PUT", "/x", body={}, guard=lambda: True) == {"ok": True}
+            answers = iter([True, False])  # valid at the caller's check, gone at the socket
+            with pytest.raises(NotLeader):
+                await api.request("PUT", "/x", body={}, guard=lambda: next(answers))
+            assert await api.request("GET", "/x") == {"ok": True}  # unguarded reads still work
+        finally:
+            await api.close()
+            await runner.cleanup()
+
+    asyncio.run(scenario())
+    assert received == ["PUT", "GET"]
