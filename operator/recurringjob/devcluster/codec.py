@@ -17,12 +17,19 @@ TABLE_GVK = ("meta.k8s.io", "Table")
 
 
 async def read_body(request: web.Request) -> bytes:
+    """The whole body, refusing (413) anything over kube's limit without reading it all."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise too_large()
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise too_large()
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(256 * 1024)  # returns what has arrived, not necessarily all
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large()
+        chunks.append(chunk)
 
 
 def too_large() -> apierrors.ApiError:
