@@ -22,7 +22,7 @@ from typing import Any
 
 from recurringjob.cache import Cache, Key, is_finished, owner_key
 from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
-from recurringjob.kube import ApiError, KubeApi
+from recurringjob.kube import ApiError, KubeApi, job_path
 from recurringjob.launch import DecisionLike, Launcher
 from recurringjob.metrics import Metrics
 
@@ -199,6 +199,7 @@ class Scheduler:
         for _ in range(self.conflict_retries + 1):
             if rj is None or not self.is_leader():
                 return None
+            await self._confirm_missing_active(key, rj)
             decision = self.plan(rj, self.cache.jobs_of(key), self.now())
             status = decision.status
             current_status = rj.get("status") or {}
@@ -228,6 +229,29 @@ class Scheduler:
                 return None
             return max(float(requeue), 0.0 if wrote else IDLE_REQUEUE_FLOOR)
         return 1.0  # kept conflicting: someone else is writing; look again shortly
+
+    async def _confirm_missing_active(self, key: Key, rj: Mapping[str, Any]) -> None:
+        """GET claimed Jobs the cache lacks before plan() may call them missing.
+
+        The Job watch can lag behind the status watch (a new leader, a dropped watch); planning
+        from that gap would recreate (harmless: AlreadyExists) or, past the deadline, drop a
+        running Job from `active` (wrong: Forbid would then overlap). Costs reads only in recovery.
+        """
+        active = (rj.get("status") or {}).get("active") or ()
+        if not active:
+            return
+        known = {(job.get("metadata") or {}).get("name") for job in self.cache.jobs_of(key)}
+        for ref in active:
+            name = ref.get("name") if isinstance(ref, Mapping) else None
+            if not name or name in known:
+                continue
+            try:
+                job = await self.api.request("GET", job_path(key[0], str(name)))
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            self.cache.put_job(job)
 
     async def _refresh(self, key: Key) -> Mapping[str, Any] | None:
         try:

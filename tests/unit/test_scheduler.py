@@ -226,3 +226,24 @@ def test_with_the_real_planner_each_occurrence_costs_one_claim_and_one_create() 
     # the first write only records observedGeneration/scheduleFrom/conditions; then one claim per Job
     assert len(claims) <= len(jobs) + 1
     assert len(cache.jobs_of(("ns", "tick"))) == len(jobs)
+
+
+def test_claimed_jobs_missing_from_the_cache_are_read_before_planning() -> None:
+    """A lagging Job watch must not make plan() believe a running Job is gone."""
+    api = FakeKube()
+    api.put_object(job_path("ns", "a-1"), {"metadata": {"name": "a-1", "namespace": "ns",
+                                                        "labels": {"recurringjob.dev/name": "a"}}})
+    seen: list[list[str]] = []
+
+    def plan(obj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> Decision:
+        seen.append(sorted(j["metadata"]["name"] for j in jobs))
+        return wait_decision()
+
+    async def scenario() -> None:
+        scheduler, cache, _, _ = make(api, plan=plan)
+        cache.put_recurringjob(rj("a", active=[{"name": "a-1"}, {"name": "a-gone"}]))
+        await scheduler.reconcile(("ns", "a"))
+
+    asyncio.run(scenario())
+    assert seen == [["a-1"]]
+    assert api.writes() == []
