@@ -21,6 +21,8 @@ computation here is on integer epoch seconds.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +106,8 @@ class Schedule:
     every_seconds: int | None
     is_fixed_time: bool
     anchor: int = 0  # epoch seconds
+    # parsed once; each query works on a shallow copy (croniter keeps its position in the object)
+    prototype: croniter | None = field(default=None, repr=False, compare=False)
 
     # -- parsing -------------------------------------------------------------------------------
 
@@ -149,11 +153,10 @@ class Schedule:
             raise ScheduleError(INVALID_SCHEDULE, f"invalid schedule {schedule!r}: {exc}") from None
         _check_fires(schedule, engine)
         return cls(schedule, time_zone or "UTC", zone, cron=cron, has_seconds=has_seconds, every_seconds=None,
-                   is_fixed_time=fixed, anchor=anchor_seconds)
+                   is_fixed_time=fixed, anchor=anchor_seconds, prototype=engine)
 
     def with_anchor(self, anchor: datetime) -> Schedule:
-        return Schedule(self.expression, self.time_zone, self.zone, self.cron, self.has_seconds,
-                        self.every_seconds, self.is_fixed_time, to_epoch_seconds(anchor))
+        return dataclasses.replace(self, anchor=to_epoch_seconds(anchor))
 
     # -- public queries (aware datetimes in, UTC out) -----------------------------------------
 
@@ -222,7 +225,7 @@ class Schedule:
         if self.every_seconds is not None:
             return self.anchor + max(1, self._every_index(after) + 1) * self.every_seconds
         assert self.cron is not None
-        engine = croniter(self.cron, _NAIVE_EPOCH, second_at_beginning=self.has_seconds)
+        engine = self._engine()
 
         def next_wall(exclusive: int) -> int:
             engine.set_current(_naive(exclusive), force=True)
@@ -260,7 +263,7 @@ class Schedule:
             index = self._every_index(at_or_before)
             return self.anchor + index * self.every_seconds if index >= 1 else None
         assert self.cron is not None
-        engine = croniter(self.cron, _NAIVE_EPOCH, second_at_beginning=self.has_seconds)
+        engine = self._engine()
 
         def prev_wall(inclusive: int) -> int:
             engine.set_current(_naive(inclusive + 1), force=True)
@@ -288,6 +291,12 @@ class Schedule:
             segment_end, offset = start - 1, previous_offset
             wall_inclusive = segment_end + offset
         return None
+
+    def _engine(self) -> croniter:
+        if self.prototype is None:
+            assert self.cron is not None
+            return croniter(self.cron, _NAIVE_EPOCH, second_at_beginning=self.has_seconds)
+        return copy.copy(self.prototype)
 
     # -- zone helpers ---------------------------------------------------------------------------
 

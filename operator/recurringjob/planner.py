@@ -83,6 +83,11 @@ def _fmt(t: datetime) -> str:
     return format_rfc3339(t)
 
 
+def _counter(value: Any) -> int:
+    """A status counter; anything unreadable restarts at 0 rather than stopping the planner."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 class _Planner:
     def __init__(self, rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> None:
         self.rj = rj
@@ -205,7 +210,7 @@ class _Planner:
         self.status["nextScheduleTime"] = _fmt(next_cursor)
         running = [ref["name"] for ref in book.active] + book.running_unlisted
         if spec.concurrency_policy == "Forbid" and running:
-            self.status["skippedOccurrences"] = int(self.status.get("skippedOccurrences") or 0) + 1
+            self.status["skippedOccurrences"] = _counter(self.status.get("skippedOccurrences")) + 1
             return self._decision(
                 "skip", book, next_cursor, self._seconds_until(next_cursor),
                 f"Skipped the occurrence at {_fmt(target)}: concurrencyPolicy is Forbid and "
@@ -253,15 +258,19 @@ class _Planner:
             self.warnings.append("MissSchedule")
 
     def _set_conditions(self, spec: Spec) -> None:
-        conditions = [dict(c) for c in self.status.get("conditions") or [] if isinstance(c, Mapping)]
+        conditions = self._conditions()
         conditions = set_condition(conditions, "Ready", True, "Scheduled", "The schedule and spec are valid.",
                                    self.now_s, self.generation)
         suspended = ("Suspended", "spec.suspend is true") if spec.suspend else ("Active", "not suspended")
         self.status["conditions"] = set_condition(conditions, "Suspended", spec.suspend, suspended[0],
                                                   suspended[1], self.now_s, self.generation)
 
+    def _conditions(self) -> list[dict[str, Any]]:
+        conditions = self.status.get("conditions")
+        return [dict(c) for c in conditions if isinstance(c, Mapping)] if isinstance(conditions, list) else []
+
     def _not_ready(self, reason: str, message: str, book: Bookkeeping | None = None) -> Decision:
-        conditions = [dict(c) for c in self.status.get("conditions") or [] if isinstance(c, Mapping)]
+        conditions = self._conditions()
         previous = next((c for c in conditions if c.get("type") == "Ready"), {})
         previous_state = (previous.get("status"), previous.get("reason"), previous.get("message"))
         if previous_state != ("False", reason, message):
@@ -291,7 +300,7 @@ class _Planner:
         delete_active: tuple[str, ...] = (),
     ) -> Decision:
         if self.missed:
-            self.status["missedOccurrences"] = int(self.status.get("missedOccurrences") or 0) + self.missed
+            self.status["missedOccurrences"] = _counter(self.status.get("missedOccurrences")) + self.missed
         recreate = tuple(build_job(self.rj, t) for t in book.recreate) if book else ()
         if recreate:
             reason += f" Recreating {len(recreate)} claimed Job(s) that do not exist."

@@ -109,8 +109,9 @@ def main(args: argparse.Namespace) -> int:
     objects = load_objects(args.filename)
     rj = find_recurring_job(objects, args.filename, args.name)
     decision = plan(rj, owned_jobs(rj, objects), now)
-    ready = next((c for c in (decision.status or rj.get("status") or {}).get("conditions") or []
-                  if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
+    status = decision.status if decision.status is not None else rj.get("status")
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    ready = next((c for c in conditions or [] if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
     if ready is not None and ready.get("status") == "False":
         raise UserError(f"{ready.get('reason')}: {ready.get('message')} (the operator launches nothing)")
     output = decision.to_json()
