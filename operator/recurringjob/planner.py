@@ -189,7 +189,11 @@ class _Planner:
         self.missed += older
         if target is None:
             self.warnings.append("MissSchedule")
-        if self.missed > TOO_MANY_MISSED:
+        # CronJob's rule: more than 100 start times due in (cursor or now - deadline, now], the
+        # one it starts included
+        window_start = before_cursor if earliest_allowed is None else max(before_cursor,
+                                                                          earliest_allowed - _ONE_SECOND)
+        if schedule.count(window_start, self.now_s, TOO_MANY_MISSED + 1) > TOO_MANY_MISSED:
             self.warnings.append("TooManyMissedTimes")
         missed_note = self._missed_note(older if target is not None else older - 1)
         if target is None:

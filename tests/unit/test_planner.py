@@ -112,11 +112,27 @@ CASES: list[tuple[str, dict[str, Any], list[dict[str, Any]], str, dict[str, Any]
         },
     ),
     (
-        "exactly 100 missed: no warning",
+        "exactly 100 due (99 missed): no warning, as CronJob",
+        make_rj("* * * * *", status=status_at("2024-01-01T00:01:00Z", "* * * * *")),
+        [],
+        "2024-01-01T01:40:00Z",
+        {"action": "launch", "missed": 99, "warnings": []},
+    ),
+    (
+        "101 due (100 missed): TooManyMissedTimes",
         make_rj("* * * * *", status=status_at("2024-01-01T00:01:00Z", "* * * * *")),
         [],
         "2024-01-01T01:41:00Z",
-        {"action": "launch", "missed": 100, "warnings": []},
+        {"action": "launch", "missed": 100, "warnings": ["TooManyMissedTimes"]},
+    ),
+    (
+        "the deadline bounds the TooManyMissedTimes count, as CronJob",
+        make_rj(
+            "* * * * *", status=status_at("2024-01-01T00:01:00Z", "* * * * *"), startingDeadlineSeconds=600
+        ),
+        [],
+        "2024-01-01T03:00:10Z",
+        {"action": "launch", "missed": 179, "warnings": []},
     ),
     (
         "deadline passed: missed, never launched",
