@@ -96,6 +96,9 @@ class ApiHandler:
         self, request: web.Request, t: Target, info: RequestInfo
     ) -> tuple[web.StreamResponse, Obj | None]:
         verb = info.verb
+        if info.is_mutating and request.query.get("dryRun"):
+            # Refuse rather than silently commit: a dry run that writes would be worse than none.
+            raise apierrors.bad_request("dryRun is not supported by the RecurringJob dev cluster")
         if verb == "get":
             return self._get(request, t), None
         if verb == "list":
