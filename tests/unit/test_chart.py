@@ -337,3 +337,12 @@ def test_examples_validate_against_the_crd_schema() -> None:
     bad = {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob", "metadata": {"name": "x"},
            "spec": {"schedule": "* * * * *", "concurrencyPolicy": "Sometimes", "jobTemplate": {"spec": {}}}}
     assert list(validator.iter_errors(bad)), "the CRD schema accepts concurrencyPolicy: Sometimes"
+
+
+def test_operations_doc_lists_every_value() -> None:
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    values = load_yaml(CHART / "values.yaml")
+    free_form = {"resources", "podSecurityContext", "securityContext"}
+    for path, _ in walk_leaves(values):
+        key = path[0] if path[0] in free_form else ".".join(path)
+        assert f"`{key}`" in doc, f"docs/operations.md has no row for value {key}"
