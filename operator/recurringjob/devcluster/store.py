@@ -229,7 +229,9 @@ class Store:
         if meta.get("resourceVersion") and meta["resourceVersion"] != cur_meta["resourceVersion"]:
             raise apierrors.conflict(rt.group, rt.resource, name)
         if subresource == "status":
+            # Own copy of metadata: the stored version (history, watch queues) must never change.
             new = dict(current)
+            new["metadata"] = dict(cur_meta)
             if "status" in obj:
                 new["status"] = obj["status"]
             else:
