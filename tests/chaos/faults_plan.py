@@ -9,13 +9,16 @@ operator. Every executed fault is recorded as a `Fault` with the moments it real
 from __future__ import annotations
 
 import random
+import threading
 import time
+import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from cluster import ROGUE_LEASE_NAME, ChaosCluster, LeaseTimings, Replica
 from recurringjob.devcluster.faultclient import FaultClient
+from recurringjob.supervise import ApiClient
 from recurringjob.verdict import Fault
 
 # Faults done at a moment, for a while.
@@ -103,12 +106,20 @@ class FaultExecutor:
     """Does planned faults to a `ChaosCluster`. `begin` acts now and returns how to end it."""
 
     def __init__(
-        self, cluster: ChaosCluster, rng: random.Random, lease: LeaseTimings, log: Callable[[str], None]
+        self,
+        cluster: ChaosCluster,
+        rng: random.Random,
+        lease: LeaseTimings,
+        log: Callable[[str], None],
+        wait_for_work: Callable[[], None] = lambda: None,
     ) -> None:
         self.cluster = cluster
         self.rng = rng
         self.lease = lease
         self.log = log
+        # Leader faults strike mid-work: just after an occurrence is due, while the leader is
+        # claiming and creating (the moment the incidents' leaders were caught in).
+        self.wait_for_work = wait_for_work
 
     @property
     def faults(self) -> FaultClient:
@@ -139,6 +150,7 @@ class FaultExecutor:
         leader = self._leader()
         if leader is None:
             return self._not_injected(planned, "no live leader")
+        self.wait_for_work()
         started = time.time()
         leader.process.kill()
         self.log(f"fault kill-leader: SIGKILL {leader.identity} (pid {leader.process.pid})")
@@ -155,6 +167,7 @@ class FaultExecutor:
         leader = self._leader()
         if leader is None:
             return self._not_injected(planned, "no live leader")
+        self.wait_for_work()
         started = time.time()
         leader.process.pause()
         self.log(f"fault pause-leader: SIGSTOP {leader.identity} for {planned.length:.1f}s")
@@ -173,6 +186,7 @@ class FaultExecutor:
         if leader is None:
             return self._not_injected(planned, "no live leader")
         mode = planned.params.get("mode", "hang")
+        self.wait_for_work()
         started = time.time()
         self.faults.partition(leader.identity, mode=mode)
         self.log(f"fault partition-leader: {leader.identity} cut off ({mode}) for {planned.length:.1f}s")
@@ -254,3 +268,42 @@ class FaultExecutor:
             self.faults.clear()
         except (OSError, RuntimeError):
             pass
+
+
+class ConcurrentWriter(threading.Thread):
+    """status-race's second writer: touches RecurringJobs right when their occurrences are claimed.
+
+    Users and GitOps tools write RecurringJobs too. Each touch (a metadata annotation, via the main
+    resource) moves the object's resourceVersion at the moment the leader claims an occurrence or
+    records a completion, so those status writes meet a concurrent change and must re-read rather
+    than overwrite: a lost update would show in the final lastSuccessfulTime check.
+    """
+
+    def __init__(self, cluster: ChaosCluster, names: list[str], next_due: Callable[[], float],
+                 rng: random.Random) -> None:
+        super().__init__(name="chaos-concurrent-writer", daemon=True)
+        self.cluster = cluster
+        self.names = names
+        self.next_due = next_due
+        self.rng = rng
+        self.stopped = threading.Event()
+        self.touches = 0
+
+    def run(self) -> None:
+        api = ApiClient(self.cluster.devcluster.base_url, token="chaos-concurrent-writer")
+        path = f"/apis/recurringjob.dev/v1alpha1/namespaces/{self.cluster.namespace}/recurringjobs"
+        while not self.stopped.is_set():
+            due = self.next_due()
+            if self.stopped.wait(max(0.0, due + self.rng.uniform(0.0, 0.03) - time.time())):
+                return
+            for name in self.rng.sample(self.names, max(1, len(self.names) // 2)):
+                try:
+                    api.merge_patch(f"{path}/{name}", {"metadata": {"annotations": {
+                        "chaos.recurringjob.dev/touched": f"{time.time():.3f}"}}})
+                    self.touches += 1
+                except (OSError, urllib.error.URLError):
+                    pass  # the server may be restarting or injecting errors: touch the next one
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)

@@ -21,13 +21,22 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cluster import CRD_FILE, ChaosCluster, LeaseTimings, sleep_until
-from faults_plan import ALL_FAULTS, EndAction, FaultExecutor, PlannedFault, parse_faults, plan_faults
+from faults_plan import (
+    ALL_FAULTS,
+    ConcurrentWriter,
+    EndAction,
+    FaultExecutor,
+    PlannedFault,
+    parse_faults,
+    plan_faults,
+)
 from recurringjob.verdict import (
     Fault,
     JudgedRecurringJob,
@@ -75,6 +84,16 @@ def schedule_period(schedule: str) -> float:
     if len(times) < 2:
         raise ValueError(f"schedule {schedule!r} fires less than twice an hour: too slow for a chaos run")
     return (times[1] - times[0]).total_seconds()
+
+
+def next_due_time(schedule: str) -> Callable[[], float]:
+    """When the next occurrence is due (unix seconds); the chaos schedules are zone-independent."""
+
+    def next_due() -> float:
+        now = datetime.now(UTC)
+        return schedule_times_between(schedule, None, now, now + timedelta(hours=1))[0].timestamp()
+
+    return next_due
 
 
 def status_race_durations(period: float) -> list[str]:
@@ -167,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     cluster = ChaosCluster(out, args.namespace, lease, naive=args.naive,
                            data_dir="devcluster-restart" in kinds,
                            devcluster_args=("--job-duration", job_duration), crd_file=args.crd.resolve())
-    executor = FaultExecutor(cluster, rng, lease, log)
+    next_due = next_due_time(args.schedule)
+    work_rng = random.Random(args.seed + 1)  # its own stream: the plan stays the same per seed
+    executor = FaultExecutor(cluster, rng, lease, log,
+                             wait_for_work=lambda: sleep_until(next_due() + work_rng.uniform(0.002, 0.04)))
+    writer: ConcurrentWriter | None = None
     # SIGTERM (e.g. from a CI timeout) ends the run like Ctrl-C: through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
@@ -198,9 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         if window[1] <= window[0]:
             raise RuntimeError(f"--duration {args.duration}s leaves no judged window after startup")
         if status_race:
+            names = [rj.name for rj in specs]
+            writer = ConcurrentWriter(cluster, names, next_due, random.Random(args.seed + 2))
+            writer.start()
             durations = ", ".join(status_race_durations(period))
             faults.append(Fault("status-race", window[0], window[1], None,
-                                f"Job durations {durations} ~ the schedule period"))
+                                f"Job durations {durations} ~ the schedule period; RecurringJobs touched by"
+                                " a second writer at claim moments"))
         settle = lease.duration + 4.0  # after the last fault: time to fail over and catch up
         plan = plan_faults(kinds, rng, window[0] + 1.0 - run_start, window[1] - settle - run_start, lease)
         log(f"judged window {window[1] - window[0]:.1f}s; faults planned: "
@@ -208,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         if kinds and not plan and not (status_race and len(set(kinds)) == 1):
             raise RuntimeError("--duration too short to fit the requested faults")
         run_faults(plan, executor, run_start, run_end, faults)
+        if writer is not None:
+            writer.stop()
+            log(f"concurrent writer: {writer.touches} touches")
         executor.clear()
         restart_crashed(cluster, faults)
         log("run over: suspending the RecurringJobs, checking final statuses")
@@ -220,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         error = f"{type(exc).__name__}: {exc}"
         log(f"harness error: {error}")
     finally:
+        if writer is not None:
+            writer.stop()
         executor.clear()
         cluster.stop_all()
         log("all processes stopped")

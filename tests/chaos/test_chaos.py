@@ -36,7 +36,7 @@ SCENARIOS: dict[str, list[str]] = {
 }
 
 
-def run_harness(out: Path, faults: str, seed: int, *extra: str, duration: int = 30) -> tuple[int, str]:
+def run_harness(out: Path, faults: str, seed: int, *extra: str, duration: int = 25) -> tuple[int, str]:
     command = [
         sys.executable, str(RUN),
         "--replicas", "3", "--recurringjobs", "4", "--schedule", "* * * * * *",
@@ -113,7 +113,9 @@ def _lease_writers(out: Path) -> set[str]:
 
 def test_naive_scheduler_duplicates_and_misses_are_caught(tmp_path: Path) -> None:
     """The control: the incidents' pattern must be judged NOT clean, with evidence."""
-    code, output = run_harness(tmp_path, "api-errors", 3, "--naive", duration=25)
+    # An API server restart: every naive replica is blind for a second or two and then fires only
+    # the latest due occurrence (misses); every tick on the second races the others (duplicates).
+    code, output = run_harness(tmp_path, "api-errors,devcluster-restart", 3, "--naive", duration=30)
     assert (tmp_path / "verdict.json").exists(), output[-3000:]
     verdict = load_verdict(tmp_path)
     assert code == 1, output[-2000:]
