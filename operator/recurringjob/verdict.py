@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recurringjob.cron import Schedule
+from recurringjob.cron import Schedule, ScheduleError
 
 SCHEDULED_TIME_ANNOTATION = "recurringjob.dev/scheduled-time"
 NAME_LABEL = "recurringjob.dev/name"
@@ -243,6 +243,8 @@ def compute_verdict(
             why = "unknown RecurringJob"
         elif launch.scheduled_time is None:
             why = "missing or unparseable scheduled-time annotation"
+        elif not _valid_schedule(rj):
+            why = "the RecurringJob's schedule is invalid"
         elif not is_schedule_time(rj.schedule, rj.time_zone, launch.scheduled_time, rj.anchor):
             why = "not a time of the schedule"
         if why is not None:
@@ -255,7 +257,12 @@ def compute_verdict(
     end = datetime.fromtimestamp(window_end, UTC)
     judged: list[tuple[str, str, datetime]] = []
     for rj in recurringjobs:
-        times = schedule_times_between(rj.schedule, rj.time_zone, start, end, rj.anchor)
+        # An invalid schedule (Ready=False) has no occurrences: nothing may run for it.
+        times = (
+            schedule_times_between(rj.schedule, rj.time_zone, start, end, rj.anchor)
+            if _valid_schedule(rj)
+            else []
+        )
         judged.extend((rj.namespace, rj.name, t) for t in times)
 
     missed_details = [
@@ -400,6 +407,14 @@ def schedule_times_between(
     """Schedule times T with start <= T <= end, as aware UTC datetimes (`anchor`: for @every)."""
     # Schedule.occurrences is (after, until] on whole seconds; a microsecond back makes it [start, end].
     return _schedule(schedule, time_zone, anchor).occurrences(start - timedelta(microseconds=1), end, 10**8)
+
+
+def _valid_schedule(rj: JudgedRecurringJob) -> bool:
+    try:
+        _schedule(rj.schedule, rj.time_zone, rj.anchor)
+    except ScheduleError:
+        return False
+    return True
 
 
 def is_schedule_time(

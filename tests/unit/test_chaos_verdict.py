@@ -257,3 +257,17 @@ def test_final_status_check_catches_a_lost_update() -> None:
         [job_create("tick", T0)], T0, T0, status_mismatches=last_successful_mismatches(stale, jobs)
     )
     assert not verdict.clean
+
+
+def test_an_invalid_schedule_has_no_occurrences_and_its_launches_are_spurious() -> None:
+    broken = JudgedRecurringJob("default", "broken", "61 * * * *")
+    quiet = compute_verdict([], [EVERY_2S, broken], T0.timestamp(), T0.timestamp() + 2)
+    assert quiet.judged_occurrences == 2 and quiet.missed == 2
+    verdict = compute_verdict(
+        [job_create("tick", T0), job_create("tick", T0 + timedelta(seconds=2)), job_create("broken", T0)],
+        [EVERY_2S, broken],
+        T0.timestamp(),
+        T0.timestamp() + 2,
+    )
+    assert verdict.spurious == 1 and verdict.missed == 0
+    assert verdict.spurious_details[0]["why"] == "the RecurringJob's schedule is invalid"
