@@ -91,11 +91,9 @@ class JobSimulator:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        # Python 3.11's wait_for (inside Subscription.next) can swallow a cancellation that lands
-        # just as its wait completes (e.g. right after Store.close_watches), so cancel until done.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.1)
+        if task is not None and not task.done():
+            task.cancel()  # Subscription.next awaits plainly (no wait_for), so this always lands
+            await asyncio.wait({task})
         if task is not None and not task.cancelled():
             with contextlib.suppress(Exception):
                 task.result()

@@ -87,14 +87,23 @@ class Subscription:
         return bool(self._queue)
 
     async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:  # noqa: ASYNC109
-        """The next event (shared object: do not mutate), or None after `timeout` seconds."""
-        while not self._queue:
+        """The next event (shared object: do not mutate), or None after `timeout` seconds or a wake().
+
+        The timeout is a loop timer that sets the same flag as an event would, not asyncio.wait_for:
+        on Python 3.11 wait_for can swallow a cancellation that lands as its wait completes, which
+        left shutdown waiting on watch handlers. A plain await always lets cancellation through.
+        """
+        if not self._queue:
             self._ready.clear()
+            timer = None
+            if timeout is not None:
+                timer = asyncio.get_running_loop().call_later(max(0.0, timeout), self._ready.set)
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                return None
-        return self._queue.popleft()
+                await self._ready.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
+        return self._queue.popleft() if self._queue else None
 
     def wake(self) -> None:
         self._ready.set()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,16 @@ async def serve_watch(
     allow_bookmarks = _flag(q.get("allowWatchBookmarks"))
     cut_after = faults.watch_cut_after(info) if faults is not None else None
     deadline = time.monotonic() + (min(timeout, cut_after) if cut_after is not None else timeout)
+    # A partition cuts an open stream too, as a real network partition would: the stream races the
+    # injector's partition signal, which wakes the subscription so the loop below sees it at once.
+    partitioned: asyncio.Task[None] | None = None
+    if faults is not None:
+        partitioned = asyncio.create_task(faults.wait_partitioned(info.client))
+        partitioned.add_done_callback(lambda _: sub.wake())
+
+    def cut() -> bool:  # server shutdown, or the client got partitioned
+        return sub.closed or (partitioned is not None and partitioned.done())
+
     try:
         await response.prepare(request)
         chunk = b"".join(encode(*event) for event in initial)
@@ -95,14 +106,14 @@ async def serve_watch(
         if chunk:
             await response.write(chunk)
         last_sent = time.monotonic()
-        while not sub.closed:
+        while not cut():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             wait = min(remaining, handler.bookmark_interval) if allow_bookmarks else remaining
             item = await sub.next(wait)
-            if item is None:
-                if sub.closed:
+            if item is None:  # timed out, or woken by shutdown or a partition
+                if cut():
                     break
                 if allow_bookmarks and time.monotonic() - last_sent >= handler.bookmark_interval * 0.99:
                     await response.write(bookmark())
@@ -119,4 +130,6 @@ async def serve_watch(
         pass
     finally:
         sub.close()
+        if partitioned is not None:
+            partitioned.cancel()
     return response
