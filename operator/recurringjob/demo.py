@@ -29,7 +29,7 @@ from recurringjob.supervise import (
     wait_until,
     write_client_kubeconfig,
 )
-from recurringjob.verdict import Fault, JudgedRecurringJob, compute_verdict
+from recurringjob.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_time
 
 REPO = Path(__file__).resolve().parents[2]
 LEASE_NAME = "recurringjob-operator"
@@ -92,6 +92,7 @@ class Demo:
             self.emit(f"kubectl: {line}")
 
     def recurringjobs(self) -> list[JudgedRecurringJob]:
+        """The RecurringJobs to judge: all but the suspended ones (which must launch nothing)."""
         items = self.api.get(f"{RJ_API}/recurringjobs")["items"]
         return [
             JudgedRecurringJob(
@@ -99,6 +100,10 @@ class Demo:
                 rj["metadata"]["name"],
                 rj["spec"]["schedule"],
                 rj["spec"].get("timeZone"),
+                # @every counts from the anchor the operator recorded (status.scheduleFrom).
+                parse_time(
+                    (rj.get("status") or {}).get("scheduleFrom") or rj["metadata"]["creationTimestamp"]
+                ),
             )
             for rj in items
             if not rj["spec"].get("suspend")
@@ -174,6 +179,7 @@ def main(args: argparse.Namespace) -> int:
             window_start = time.time() + 1.0
             state.event(f"{leader} holds the Lease")
             faults = run_timeline(demo, state, view, args)
+            specs = demo.recurringjobs()  # now with the anchors the operator recorded
     except KeyboardInterrupt:
         interrupted = True
         state.event("interrupted: stopping everything")

@@ -172,18 +172,25 @@ def job_launches(audit: Iterable[Mapping[str, Any]]) -> tuple[list[Launch], dict
     return launches, dict(rejected)
 
 
-def leader_changes(audit: Iterable[Mapping[str, Any]], lease_name: str) -> list[dict[str, Any]]:
-    """Who held the Lease when, from successful Lease writes: each writer is the holder it wrote."""
+def lease_writes(audit: Iterable[Mapping[str, Any]], lease_name: str) -> list[tuple[float, str]]:
+    """(ts, client) of each successful write of the Lease: the writer is the holder it wrote."""
+    return [
+        (float(entry["ts"]), str(entry.get("client")))
+        for entry in audit
+        if entry.get("resource") == "leases"
+        and entry.get("name") == lease_name
+        and entry.get("verb") in {"create", "update", "patch"}
+        and _is_success(entry)
+    ]
+
+
+def leader_changes(writes: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
+    """Who held the Lease from when on."""
     changes: list[dict[str, Any]] = []
     holder: str | None = None
-    for entry in audit:
-        if entry.get("resource") != "leases" or entry.get("name") != lease_name:
-            continue
-        if entry.get("verb") not in {"create", "update", "patch"} or not _is_success(entry):
-            continue
-        client = str(entry.get("client"))
+    for ts, client in writes:
         if client != holder:
-            changes.append({"ts": float(entry["ts"]), "leader": client, "previous": holder})
+            changes.append({"ts": ts, "leader": client, "previous": holder})
             holder = client
     return changes
 
@@ -198,22 +205,30 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 def _failovers(
-    faults: Sequence[Fault], changes: Sequence[Mapping[str, Any]], launches: Sequence[Launch]
+    faults: Sequence[Fault], writes: Sequence[tuple[float, str]], launches: Sequence[Launch]
 ) -> list[dict[str, Any]]:
+    """Per leader fault: when leadership was exercised again, and when the next Job was created.
+
+    A replica fault ends with a Lease write by another replica (the takeover); a restarted API
+    server with the first Lease write it accepts, whoever makes it.
+    """
     launch_times = sorted(launch.ts for launch in launches)
     result = []
     for fault in sorted(faults, key=lambda f: f.start):
         if fault.kind not in LEADER_FAULTS:
             continue
-        takeover = next((c for c in changes if c["ts"] >= fault.start), None)
+        takeover = next(
+            ((ts, client) for ts, client in writes if ts >= fault.start and client != fault.target),
+            None,
+        )
         first_launch = next((ts for ts in launch_times if ts >= fault.start), None)
         result.append(
             {
                 "fault": fault.kind,
                 "at": fault.start,
                 "target": fault.target,
-                "new_leader": takeover["leader"] if takeover else None,
-                "takeover_after_s": round(takeover["ts"] - fault.start, 3) if takeover else None,
+                "new_leader": takeover[1] if takeover else None,
+                "takeover_after_s": round(takeover[0] - fault.start, 3) if takeover else None,
                 "first_launch_after_s": round(first_launch - fault.start, 3) if first_launch else None,
             }
         )
@@ -289,7 +304,8 @@ def compute_verdict(
     for launch in launches:
         by_client[launch.client] += 1
 
-    changes = leader_changes(entries, lease_name)
+    writes = lease_writes(entries, lease_name)
+    changes = leader_changes(writes)
     reasons = []
     if not judged:
         reasons.append("no occurrence in the judged window: nothing was proven")
@@ -323,7 +339,7 @@ def compute_verdict(
         rejected_job_creates=rejected,
         launches_by_client=dict(sorted(by_client.items())),
         leader_changes=changes,
-        failovers=_failovers(faults, changes, launches),
+        failovers=_failovers(faults, writes, launches),
         faults=[asdict(f) for f in sorted(faults, key=lambda f: f.start)],
         status_mismatches=[dict(m) for m in status_mismatches],
         duplicate_details=duplicate_details[:DETAIL_LIMIT],
@@ -331,52 +347,6 @@ def compute_verdict(
         spurious_details=spurious_details[:DETAIL_LIMIT],
         reasons=reasons,
     )
-
-
-def last_successful_mismatches(
-    recurringjobs: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """RecurringJobs whose status.lastSuccessfulTime is not the newest successful completion.
-
-    `recurringjobs` and `jobs` are objects as the API returns them, read once everything has
-    finished (a lost status update stays lost: nothing later would repair it).
-    """
-    newest: dict[tuple[str, str], datetime] = {}
-    for job in jobs:
-        meta = job.get("metadata") or {}
-        owner = (meta.get("labels") or {}).get(NAME_LABEL)
-        status = job.get("status") or {}
-        completed = parse_time(status.get("completionTime") or "")
-        succeeded = any(
-            c.get("type") == "Complete" and c.get("status") == "True" for c in status.get("conditions") or []
-        )
-        if owner is None or completed is None or not succeeded:
-            continue
-        key = (str(meta.get("namespace") or ""), owner)
-        if key not in newest or completed > newest[key]:
-            newest[key] = completed
-    mismatches = []
-    for rj in recurringjobs:
-        meta = rj.get("metadata") or {}
-        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
-        recorded_text = (rj.get("status") or {}).get("lastSuccessfulTime")
-        recorded = parse_time(recorded_text) if isinstance(recorded_text, str) else None
-        expected = newest.get(key)
-        if _second(recorded) != _second(expected):
-            mismatches.append(
-                {
-                    "namespace": key[0],
-                    "recurringjob": key[1],
-                    "lastSuccessfulTime": recorded_text,
-                    "newest_successful_completion": format_time(expected) if expected else None,
-                }
-            )
-    return mismatches
-
-
-def _second(moment: datetime | None) -> datetime | None:
-    # RFC3339 in Kubernetes status fields has second precision.
-    return moment.replace(microsecond=0) if moment else None
 
 
 def _launch_detail(launch: Launch) -> dict[str, Any]:

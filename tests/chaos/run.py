@@ -37,11 +37,11 @@ from faults_plan import (
     parse_faults,
     plan_faults,
 )
+from recurringjob.final_status import last_successful_mismatches
 from recurringjob.verdict import (
     Fault,
     JudgedRecurringJob,
     compute_verdict,
-    last_successful_mismatches,
     parse_audit_lines,
     schedule_times_between,
 )

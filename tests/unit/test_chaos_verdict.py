@@ -6,11 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from recurringjob.final_status import last_successful_mismatches
 from recurringjob.verdict import (
     Fault,
     JudgedRecurringJob,
     compute_verdict,
-    last_successful_mismatches,
     parse_audit_lines,
     percentile,
 )
@@ -161,9 +161,7 @@ def test_margins_exclude_misses_but_never_duplicates() -> None:
 def test_time_zone_schedules_are_expanded_in_their_zone() -> None:
     # 09:30 in Berlin is 08:30 UTC in winter.
     start = datetime(2030, 1, 1, tzinfo=UTC)
-    audit = [
-        job_create("daily", start + timedelta(days=d, hours=8, minutes=30), delay=1.0) for d in range(3)
-    ]
+    audit = [job_create("daily", start + timedelta(days=d, hours=8, minutes=30), delay=1.0) for d in range(3)]
     verdict = compute_verdict(
         audit, [DAILY_BERLIN], start.timestamp(), (start + timedelta(days=3)).timestamp()
     )
@@ -271,3 +269,19 @@ def test_an_invalid_schedule_has_no_occurrences_and_its_launches_are_spurious() 
     )
     assert verdict.spurious == 1 and verdict.missed == 0
     assert verdict.spurious_details[0]["why"] == "the RecurringJob's schedule is invalid"
+
+
+def test_after_an_api_server_restart_the_same_leader_may_carry_on() -> None:
+    times = every_occurrence(T0, 10)
+    restart_at = times[3].timestamp() + 0.5
+    audit = [lease_write("replica-1", T0.timestamp() - 1)]
+    audit += [job_create("tick", t) for t in times]
+    audit.append(lease_write("replica-1", restart_at + 2.5))
+    audit.sort(key=lambda e: e["ts"])
+    verdict = judge(
+        audit, T0, times[-1], faults=[Fault("devcluster-restart", restart_at, restart_at + 2, "devcluster")]
+    )
+    (failover,) = verdict.failovers
+    assert failover["new_leader"] == "replica-1"
+    assert failover["takeover_after_s"] == 2.5
+    assert len(verdict.leader_changes) == 1

@@ -1,0 +1,59 @@
+"""The final-status check of a chaos run: lost status updates leave a wrong lastSuccessfulTime.
+
+Pure, like `recurringjob.verdict`; the objects are read through the API at the very end, once
+nothing runs any more (a lost update stays lost: nothing later would repair it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from recurringjob.verdict import NAME_LABEL, format_time, parse_time
+
+
+def last_successful_mismatches(
+    recurringjobs: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """RecurringJobs whose status.lastSuccessfulTime is not the newest successful completion.
+
+    `recurringjobs` and `jobs` are objects as the API returns them, read once everything has
+    finished (a lost status update stays lost: nothing later would repair it).
+    """
+    newest: dict[tuple[str, str], datetime] = {}
+    for job in jobs:
+        meta = job.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(NAME_LABEL)
+        status = job.get("status") or {}
+        completed = parse_time(status.get("completionTime") or "")
+        succeeded = any(
+            c.get("type") == "Complete" and c.get("status") == "True" for c in status.get("conditions") or []
+        )
+        if owner is None or completed is None or not succeeded:
+            continue
+        key = (str(meta.get("namespace") or ""), owner)
+        if key not in newest or completed > newest[key]:
+            newest[key] = completed
+    mismatches = []
+    for rj in recurringjobs:
+        meta = rj.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        recorded_text = (rj.get("status") or {}).get("lastSuccessfulTime")
+        recorded = parse_time(recorded_text) if isinstance(recorded_text, str) else None
+        expected = newest.get(key)
+        if _second(recorded) != _second(expected):
+            mismatches.append(
+                {
+                    "namespace": key[0],
+                    "recurringjob": key[1],
+                    "lastSuccessfulTime": recorded_text,
+                    "newest_successful_completion": format_time(expected) if expected else None,
+                }
+            )
+    return mismatches
+
+
+def _second(moment: datetime | None) -> datetime | None:
+    # RFC3339 in Kubernetes status fields has second precision.
+    return moment.replace(microsecond=0) if moment else None
