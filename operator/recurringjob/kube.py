@@ -114,7 +114,10 @@ def events_path(namespace: str) -> str:
 class KubeApi:
     """JSON requests through one shared `ApiClient` (one aiohttp session for the whole process)."""
 
-    def __init__(self, configuration: Configuration, *, user_agent: str | None = None):
+    def __init__(self, configuration: Configuration, *, user_agent: str | None = None,
+                 pool_size: int | None = None):
+        if pool_size is not None:  # read once, when the ApiClient builds its connection pool
+            configuration.connection_pool_maxsize = max(pool_size, configuration.connection_pool_maxsize)
         configuration.trace_configs = [*(configuration.trace_configs or []), _guard_trace()]
         self.configuration = configuration
         self.api_client = ApiClient(configuration)
@@ -123,7 +126,7 @@ class KubeApi:
 
     @classmethod
     async def from_environment(cls, *, kubeconfig: str | None = None, context: str | None = None,
-                               user_agent: str | None = None) -> KubeApi:
+                               user_agent: str | None = None, pool_size: int | None = None) -> KubeApi:
         """In-cluster service account if present, else KUBECONFIG / ~/.kube/config (like kubectl)."""
         configuration = Configuration()
         try:
@@ -139,7 +142,7 @@ class KubeApi:
             except (ConfigException, OSError) as exc:
                 where = path or "~/.kube/config"
                 raise UserError(f"cannot load a Kubernetes config (in-cluster or {where}): {exc}") from exc
-        return cls(configuration, user_agent=user_agent)
+        return cls(configuration, user_agent=user_agent, pool_size=pool_size)
 
     async def bearer_token(self) -> str | None:
         """The current token (refreshed by the library's hook for in-cluster tokens), no scheme."""

@@ -121,7 +121,7 @@ class Launcher:
         meta = _meta(rj)
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         for job_name in decision.delete_active:
-            await self._delete_job(namespace, job_name)
+            await self._delete_job(namespace, name, job_name)
         if decision.job is not None:
             created = await self._create_job(rj, decision.job)
             if created:
@@ -133,7 +133,7 @@ class Launcher:
             self._count(namespace, name, "skipped")
         self._count(namespace, name, "missed", decision.missed)
         for job_name in decision.prune:
-            await self._delete_job(namespace, job_name)
+            await self._delete_job(namespace, name, job_name)
         for reason in decision.warnings:
             await self.events.warn(rj, reason, decision.reason)
 
@@ -174,7 +174,7 @@ class Launcher:
             return False
         raise ApiError(409, "Conflict", f"Job {job_name}: create kept conflicting")
 
-    async def _delete_job(self, namespace: str, job_name: str) -> None:
+    async def _delete_job(self, namespace: str, owner: str, job_name: str) -> None:
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
         try:
             await self._retrying(lambda: self.api.request(
@@ -183,6 +183,8 @@ class Launcher:
         except ApiError as exc:
             if exc.status != 404:
                 raise
+        # forget it now: planning again before the watch reports the deletion would delete it twice
+        self.cache.drop_job_named((namespace, owner), job_name)
 
     def _observe_lag(self, manifest: Mapping[str, Any]) -> None:
         scheduled = _scheduled_time(manifest)

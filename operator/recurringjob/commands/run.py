@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease-duration", type=float, default=15.0, metavar="SECONDS")
     parser.add_argument("--renew-deadline", type=float, default=10.0, metavar="SECONDS")
     parser.add_argument("--retry-period", type=float, default=2.0, metavar="SECONDS")
-    parser.add_argument("--workers", type=int, default=32,
+    parser.add_argument("--workers", type=int, default=64,
                         help="concurrent reconciles (default: %(default)s)")
     parser.add_argument("--kubeconfig", default=None,
                         help="kubeconfig file (default: in-cluster, else $KUBECONFIG)")
@@ -113,7 +113,8 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     from recurringjob.scheduler import Scheduler
 
     api = await KubeApi.from_environment(kubeconfig=args.kubeconfig, context=args.context,
-                                         user_agent=f"recurringjob-operator/{identity}")
+                                         user_agent=f"recurringjob-operator/{identity}",
+                                         pool_size=args.workers + 16)  # + lease, events, GETs
     metrics = Metrics()
     metrics_server = metrics.serve(args.metrics_port) if args.metrics_port else None
     cache = Cache()
@@ -186,7 +187,10 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
         await api.close()
         if metrics_server is not None:
             metrics_server.shutdown()
-    if kopf_task.done() and not kopf_task.cancelled() and kopf_task.exception() is not None:
-        log.error("Kopf stopped: %s", kopf_task.exception())
+    failure = kopf_task.exception() if kopf_task.done() and not kopf_task.cancelled() else None
+    if failure is not None and not stop.is_set():
+        log.error("Kopf stopped on its own: %s", failure)
         return 1
+    if failure is not None:  # noise from Kopf's own stream teardown after our stop request
+        log.warning("Kopf raised while stopping: %s", failure)
     return 0
