@@ -338,3 +338,13 @@ def test_status_conditions_merge_by_type() -> None:
         {"type": "Ready", "status": "True"},
         {"type": "Suspended", "status": "False"},
     ]
+
+
+def test_merge_patch_never_edits_the_stored_object_and_shares_what_it_does_not_touch() -> None:
+    stored = {"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}, "spec": {"deep": [1]}}
+    before = copy.deepcopy(stored)
+    result = merge_patch(stored, {"metadata": {"labels": {"y": "2", "x": None}}, "data": {"k": "w"}})
+    assert stored == before  # the committed version is immutable
+    assert result["metadata"]["labels"] == {"y": "2"} and result["data"] == {"k": "w"}
+    assert result["spec"] is stored["spec"]  # untouched subtrees are shared, not copied
+    assert result["metadata"] is not stored["metadata"]

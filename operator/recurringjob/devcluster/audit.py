@@ -23,6 +23,15 @@ AUDITED_VERBS = {
 }
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
+
+
+def _created_name(created: dict[str, Any] | None) -> str | None:
+    meta = created.get("metadata") if isinstance(created, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
 class AuditLog:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -41,7 +50,8 @@ class AuditLog:
             "resource": info.resource,
             "subresource": info.subresource,
             "namespace": info.namespace,
-            "name": info.name,
+            # a create names its object in the body (or generateName does), not in the URL
+            "name": info.name or _created_name(created),
             "code": code,
             "client": info.client,
         }
@@ -50,7 +60,7 @@ class AuditLog:
             meta = meta if isinstance(meta, dict) else {}
             entry["labels"] = meta.get("labels") or {}
             entry["annotations"] = meta.get("annotations") or {}
-        os.write(self._fd, (json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        os.write(self._fd, _ENCODER.encode(entry).encode() + b"\n")
 
     def close(self) -> None:
         os.close(self._fd)

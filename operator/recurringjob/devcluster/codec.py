@@ -49,7 +49,7 @@ def decode(body: bytes, content_type: str) -> Any:
         )
     if "yaml" not in content_type:
         try:
-            return json.loads(body)
+            return json.loads(body.decode())  # str: skips json's encoding sniffing of bytes
         except ValueError as exc:
             if "json" in content_type:
                 raise apierrors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
@@ -94,8 +94,11 @@ def view(rt: ResourceType, obj: Obj, version: str) -> Obj:
     return dict(obj, apiVersion=api_version)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
+
+
 def dumps(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return _ENCODER.encode(doc).encode()
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

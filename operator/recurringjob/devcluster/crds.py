@@ -112,7 +112,8 @@ def prepare_custom(rt: ResourceType, obj: Obj, old: Obj | None = None) -> None:
     schema = rt.schemas.get(version)
     if schema is None:
         return
-    body = schema.apply_defaults(schema.prune(obj))
+    body = schema.prune(obj)  # a fresh copy, so defaults may go in without another one
+    schema.fill_defaults(body)
     errors = schema.validate(body, old)
     if errors:
         causes = [{"reason": e.reason, "message": e.message, "field": e.field} for e in errors]

@@ -19,80 +19,18 @@ import json
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 
-try:  # CEL is optional: without it rules are ignored (validate_crd still checks their shape).
-    import cel as _cel_module
+from recurringjob.devcluster.crdcel import cel_available, cel_validate, compile_rule
+from recurringjob.devcluster.fielderrors import FieldError, field_path, go_value, json_type
 
-    _cel: Any = _cel_module
-except ImportError:  # pragma: no cover - depends on the environment
-    _cel = None
+__all__ = ["FieldError", "StructuralSchema", "cel_available", "compile_rule", "go_value", "validate_crd"]
 
 ROOT_META_FIELDS = ("apiVersion", "kind", "metadata")
-_CEL_CACHE: dict[str, Any] = {}
-
-
-@dataclass
-class FieldError:
-    """One metav1 StatusCause: `reason` is the CauseType, `message` the ErrorBody (no field)."""
-
-    field: str
-    reason: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-
-def cel_available() -> bool:
-    return _cel is not None
-
-
-# ------------------------------------------------------------------------------- value formatting
-def go_value(value: Any) -> str:
-    """A bad value as kube's field.Error prints it (%q for strings, %v for numbers)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
-def _field_path(path: Iterator[Any] | Any) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 # ------------------------------------------------------------------- jsonschema with kube keywords
@@ -120,7 +58,7 @@ def _type(
             return
         if expected_type not in ("integer", "number") and validator.is_type(instance, expected_type):
             return
-    yield ValidationError(f"must be of type {','.join(types)}", instance=_json_type(instance))
+    yield ValidationError(f"must be of type {','.join(types)}", instance=json_type(instance))
 
 
 def _int_or_string(
@@ -131,7 +69,7 @@ def _int_or_string(
         and not (isinstance(instance, str) or _is_integer(instance))
         and not (instance is None and schema.get("nullable"))
     ):
-        yield ValidationError("must be of type integer,string", instance=_json_type(instance))
+        yield ValidationError("must be of type integer,string", instance=json_type(instance))
 
 
 def _enum(validator: Any, enums: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[ValidationError]:
@@ -224,7 +162,7 @@ for _name, _check in {
 
 # --------------------------------------------------------------------------- error translation
 def _translate(error: ValidationError, prefix: list[Any]) -> FieldError:
-    path = _field_path([*prefix, *error.absolute_path])
+    path = field_path([*prefix, *error.absolute_path])
     keyword = error.validator
     value = error.instance
     body = f"{path} in body"
@@ -317,8 +255,12 @@ class StructuralSchema:
     def apply_defaults(self, obj: Any) -> Any:
         """A copy of `obj` with schema defaults filled in for missing (or non-nullable null) fields."""
         result = copy.deepcopy(obj)
-        _default(result, self.schema, at_root=True)
+        self.fill_defaults(result)
         return result
+
+    def fill_defaults(self, obj: Any) -> None:
+        """apply_defaults in place, for an object the caller owns (e.g. fresh from prune)."""
+        _default(obj, self.schema, at_root=True)
 
     # -- validation
     def validate(self, obj: Any, old: Any = None) -> list[FieldError]:
@@ -328,23 +270,23 @@ class StructuralSchema:
                 FieldError(
                     "",
                     "FieldValueTypeInvalid",
-                    f"Invalid value: {go_value(_json_type(obj))}: must be an object",
+                    f"Invalid value: {go_value(json_type(obj))}: must be an object",
                 )
             ]
         body = {k: v for k, v in obj.items() if k not in ROOT_META_FIELDS}
         errors = [_translate(e, []) for e in sorted(self._validator.iter_errors(body), key=_error_order)]
-        if _cel is not None:
+        if cel_available():
             old_body = (
                 {k: v for k, v in old.items() if k not in ROOT_META_FIELDS}
                 if isinstance(old, Mapping)
                 else None
             )
-            errors.extend(_cel_validate(body, old_body, self._body_schema, []))
+            errors.extend(cel_validate(body, old_body, self._body_schema, []))
         return errors
 
 
 def _error_order(error: ValidationError) -> tuple[str, str]:
-    return (_field_path(error.absolute_path), str(error.validator))
+    return (field_path(error.absolute_path), str(error.validator))
 
 
 def _prune(value: Any, schema: Mapping[str, Any]) -> Any:
@@ -396,95 +338,6 @@ def _default(value: Any, schema: Mapping[str, Any], at_root: bool = False) -> No
                 if item is None and "default" in items and not items.get("nullable"):
                     value[index] = copy.deepcopy(items["default"])
                 _default(value[index], items)
-
-
-# ------------------------------------------------------------------------------------------- CEL
-def compile_rule(rule: str) -> Any:
-    """The compiled CEL program for `rule` (cached). Raises ValueError on syntax errors."""
-    if _cel is None:
-        raise RuntimeError("CEL is not available")
-    program = _CEL_CACHE.get(rule)
-    if program is None:
-        program = _CEL_CACHE[rule] = _cel.compile(rule)
-    return program
-
-
-def _cel_validate(value: Any, old: Any, schema: Mapping[str, Any], path: list[Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if value is None:
-        return errors
-    for rule in schema.get("x-kubernetes-validations") or []:
-        error = _evaluate_rule(rule, value, old, schema, path)
-        if error is not None:
-            errors.append(error)
-    if isinstance(value, dict):
-        properties = schema.get("properties") or {}
-        additional = schema.get("additionalProperties")
-        old_map = old if isinstance(old, dict) else {}
-        for key, item in value.items():
-            sub = properties.get(key, additional if isinstance(additional, Mapping) else None)
-            if isinstance(sub, Mapping):
-                errors.extend(_cel_validate(item, old_map.get(key), sub, [*path, key]))
-    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        for index, item in enumerate(value):
-            # Old list items correlate only for map-type lists; keep it simple: no oldSelf inside lists.
-            errors.extend(_cel_validate(item, None, schema["items"], [*path, index]))
-    return errors
-
-
-def _evaluate_rule(
-    rule: Mapping[str, Any], value: Any, old: Any, schema: Mapping[str, Any], path: list[Any]
-) -> FieldError | None:
-    text = str(rule.get("rule", ""))
-    try:
-        program = compile_rule(text)
-    except (ValueError, RuntimeError):
-        return None  # validate_crd reports rules that do not compile
-    uses_old = "oldSelf" in _variables(program, text)
-    if uses_old and old is None:
-        return None  # transition rules only run on updates that have an old value
-    context = {"self": value, **({"oldSelf": old} if uses_old else {})}
-    field = _field_path(path) + str(rule.get("fieldPath") or "")
-    shown = go_value(str(schema.get("type") or _json_type(value)))
-    try:
-        result = program.execute(context)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        detail = f"no such key: {exc.args[0]}" if isinstance(exc, KeyError) else str(exc)
-        return FieldError(field, "FieldValueInvalid", f"Invalid value: {shown}: {detail}")
-    if result is True:
-        return None
-    message = _rule_message(rule, context)
-    reason = str(rule.get("reason") or "FieldValueInvalid")
-    if reason in ("FieldValueForbidden", "FieldValueRequired"):
-        return FieldError(
-            field,
-            reason,
-            f"{'Forbidden' if reason == 'FieldValueForbidden' else 'Required value'}: {message}",
-        )
-    if reason == "FieldValueDuplicate":
-        return FieldError(field, reason, f"Duplicate value: {shown}")
-    return FieldError(field, "FieldValueInvalid", f"Invalid value: {shown}: {message}")
-
-
-def _variables(program: Any, text: str) -> list[str] | str:
-    try:
-        return list(program.variables())
-    except (AttributeError, TypeError):  # older bindings: fall back to the rule text
-        return text
-
-
-def _rule_message(rule: Mapping[str, Any], context: Mapping[str, Any]) -> str:
-    expression = rule.get("messageExpression")
-    if expression:
-        try:
-            result = compile_rule(str(expression)).execute(dict(context))
-            if isinstance(result, str) and result.strip():
-                return result.strip()
-        except (KeyError, TypeError, ValueError, RuntimeError):
-            pass
-    if rule.get("message"):
-        return str(rule["message"]).strip()
-    return f"failed rule: {str(rule.get('rule', '')).strip()}"
 
 
 def validate_crd(crd: Mapping[str, Any]) -> list[FieldError]:

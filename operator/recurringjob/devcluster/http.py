@@ -8,10 +8,8 @@ writing it there is no `await`, so every write is atomic with respect to every o
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import time
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +20,7 @@ from recurringjob.devcluster.discovery import Discovery
 from recurringjob.devcluster.request import RequestInfo
 from recurringjob.devcluster.routing import Target, client_identity, document, non_resource, resolve
 from recurringjob.devcluster.store import Obj, Store
-from recurringjob.devcluster.watch import serve_watch
+from recurringjob.devcluster.watch import EventLines, serve_watch
 
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -42,6 +40,7 @@ class ApiHandler:
     ) -> None:
         self.store, self.discovery, self.audit, self.faults = store, discovery, audit, faults
         self.bookmark_interval = bookmark_interval
+        self.event_lines = EventLines()
 
     # ---- entry point -----------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -76,8 +75,6 @@ class ApiHandler:
             response = codec.error_response(exc)
             created = getattr(exc, "created", None)
         if info.is_mutating:
-            if info.verb == "create" and created is not None:
-                info = replace(info, name=created.get("metadata", {}).get("name") or info.name)
             self._audit(received, info, response.status, created)
         return response
 
@@ -273,7 +270,10 @@ class ApiHandler:
             raise apierrors.ApiError(exc.code, exc.reason, exc.status_message) from None
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise apierrors.bad_request("the patched object is not a valid object")
-        meta = patched["metadata"]
+        # Own top level and metadata: the patch result may share both with the stored object, and
+        # everything below is replaced, not edited (Store.update takes ownership of the rest).
+        patched = dict(patched)
+        meta = patched["metadata"] = dict(patched["metadata"])
         if meta.get("name") != current["metadata"]["name"]:
             raise apierrors.bad_request("the name of the object does not match the name on the URL")
         if t.rt.namespaced:
@@ -282,8 +282,6 @@ class ApiHandler:
             "kind"
         ):
             patched["apiVersion"], patched["kind"] = current.get("apiVersion"), current.get("kind")
-        if patched is current or meta is current["metadata"]:
-            patched = copy.deepcopy(patched)
         warnings = self._check_fields(request, t, patched)
         return self._out(request, t, self.store.update(t.rt.rk, patched, t.subresource), 200, warnings)
 

@@ -23,13 +23,13 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.durations import parse_duration
-from recurringjob.devcluster.store import Obj, Store, Subscription, now_rfc3339
+from recurringjob.devcluster.objectmeta import now_rfc3339
+from recurringjob.devcluster.store import Obj, Store, Subscription
 from recurringjob.errors import UserError
 
 JOBS = ("batch", "jobs")
@@ -84,8 +84,7 @@ class JobSimulator:
     async def start(self) -> None:
         """Call after the store's state is loaded: Jobs already there are resumed from startTime."""
         self._subscription, initial = self.store.subscribe(JOBS)
-        # cast: Store.subscribe's annotation says `list[...]` inside a class whose method is named list
-        for type_, job, _ in cast(Sequence[tuple[str, Obj, int]], initial):
+        for type_, job, _ in initial:
             self._on_event(type_, job)
         self._task = asyncio.create_task(self._run(self._subscription), name="devcluster-jobsim")
 

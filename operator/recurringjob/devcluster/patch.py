@@ -62,7 +62,12 @@ _REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid", 500
 
 # ---------------------------------------------------------------------------------------- merge patch
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch. The patch must be a JSON object (kube decodes into an object)."""
+    """RFC 7386 JSON merge patch. The patch must be a JSON object (kube decodes into an object).
+
+    The result shares the subtrees the patch does not touch with `target`, and its new values with
+    `patch` (stored objects are immutable and a request's patch is discarded after use): copying
+    the whole object was the largest cost of a patch. Only the dicts along patched paths are new.
+    """
     if not isinstance(patch, Mapping):
         raise PatchError("invalid JSON document", 400)
     return _merge(target, patch)
@@ -70,8 +75,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 def _merge(target: Any, patch: Any) -> Any:
     if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    result = {k: copy.deepcopy(v) for k, v in target.items()} if isinstance(target, Mapping) else {}
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)

@@ -35,47 +35,38 @@ from __future__ import annotations
 
 import builtins
 import copy
-import random
-import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.defaults import prepare_create, prepare_update
+from recurringjob.devcluster.objectmeta import (
+    generated_name,
+    now_rfc3339,
+    spec_changed,
+    stamp_created,
+    with_server_metadata,
+)
+from recurringjob.devcluster.ownership import OwnerIndex
 from recurringjob.devcluster.registry import RK, Registry, ResourceType
-from recurringjob.devcluster.subscription import Event, Subscription, parse_selectors
+from recurringjob.devcluster.subscription import (
+    Event,
+    Subscription,
+    WatchEvent,
+    WatchHub,
+    parse_selectors,
+)
 
 Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
-
-# Metadata only the server sets: a write can never change these.
-SERVER_METADATA = (
-    "uid",
-    "creationTimestamp",
-    "generation",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "namespace",
-    "name",
-)
-NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # kube's generateName alphabet (no vowels)
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 class Store:
     def __init__(self, registry: Registry, history_limit: int = 10_000) -> None:
         self.registry = registry
         self.revision = 0
         self._objects: dict[RK, dict[Key, Obj]] = {}
-        self._history: deque[Event] = deque(maxlen=history_limit)
-        self._compacted = 0  # every event after this revision is still in _history
-        self._subscribers: dict[RK, set[Subscription]] = {}
-        self._dependents: dict[str, set[tuple[RK, Key]]] = {}  # owner uid -> objects referring to it
+        self._watches = WatchHub(history_limit)
+        self._owners = OwnerIndex()
         # Called synchronously after each commit (CRD serving, persistence, garbage collection).
         self.listeners: builtins.list[Callable[[Event], None]] = []
 
@@ -139,13 +130,9 @@ class Store:
         else:
             bucket[key] = obj
         if old is not None or obj["metadata"].get("ownerReferences"):
-            self._index_owners(rk, key, old, None if type_ == "DELETED" else obj)
+            self._owners.update((rk, key), old, None if type_ == "DELETED" else obj)
         event = Event(self.revision, rk, type_, obj, old)
-        if len(self._history) == self._history.maxlen:
-            self._compacted = self._history[0].revision
-        self._history.append(event)
-        for sub in self._subscribers.get(rk, ()):
-            sub.offer(event)
+        self._watches.publish(event)
         for listener in self.listeners:
             listener(event)
 
@@ -177,7 +164,7 @@ class Store:
                         }
                     ],
                 )
-            meta["name"] = meta["generateName"] + "".join(random.choices(NAME_CHARS, k=5))
+            meta["name"] = generated_name(meta["generateName"])
         name = meta["name"]
         if rt.namespaced:
             ns = self.peek(("", "namespaces"), None, namespace)
@@ -193,16 +180,7 @@ class Store:
                 )
         if self.peek(rk, namespace, name) is not None:
             raise apierrors.already_exists(rt.group, rt.resource, name)
-        for field in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "managedFields"):
-            meta.pop(field, None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = now_rfc3339()
-        if rt.has_generation:
-            meta["generation"] = 1
-        else:
-            meta.pop("generation", None)
-        if rt.has_status:
-            obj.pop("status", None)
+        stamp_created(rt, obj)
         prepare_create(rt, obj)
         meta["resourceVersion"] = self._next_revision()
         self._commit(rk, "ADDED", obj, None)
@@ -238,14 +216,7 @@ class Store:
                 new.pop("status", None)
         else:
             new = obj
-            new_meta = dict(meta)
-            for field in SERVER_METADATA:
-                if field in cur_meta:
-                    new_meta[field] = cur_meta[field]
-                else:
-                    new_meta.pop(field, None)
-            new_meta.pop("managedFields", None)
-            new["metadata"] = new_meta
+            new["metadata"] = with_server_metadata(meta, cur_meta)
             if rt.has_status:
                 if "status" in current:
                     new["status"] = current["status"]
@@ -257,7 +228,7 @@ class Store:
         prepare_update(rt, new, current)
         if new == current:
             return current  # kube: a no-op write neither bumps the revision nor notifies watchers
-        if rt.has_generation and _spec_changed(current, new, rt.has_status):
+        if rt.has_generation and spec_changed(current, new, rt.has_status):
             new["metadata"]["generation"] = cur_meta.get("generation", 0) + 1
         new["metadata"]["resourceVersion"] = self._next_revision()
         self._commit(rk, "MODIFIED", new, current)
@@ -334,18 +305,10 @@ class Store:
         self._commit(rk, "DELETED", gone, current)
         return gone
 
-    def _index_owners(self, rk: RK, key: Key, old: Obj | None, new: Obj | None) -> None:
-        if old is not None:
-            for ref in old["metadata"].get("ownerReferences") or ():
-                self._dependents.get(ref.get("uid", ""), set()).discard((rk, key))
-        if new is not None:
-            for ref in new["metadata"].get("ownerReferences") or ():
-                self._dependents.setdefault(ref.get("uid", ""), set()).add((rk, key))
-
     def dependents(self, owner_uid: str) -> builtins.list[tuple[RK, Obj]]:
         """Stored objects (shared) with an ownerReference to `owner_uid`."""
         found = []
-        for rk, (namespace, name) in list(self._dependents.get(owner_uid, ())):
+        for rk, (namespace, name) in self._owners.dependents(owner_uid):
             obj = self.peek(rk, namespace, name)
             if obj is not None:
                 found.append((rk, obj))
@@ -362,23 +325,16 @@ class Store:
         since: int | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> tuple[Subscription, builtins.list[tuple[str, Obj, int]]]:
+    ) -> tuple[Subscription, builtins.list[WatchEvent]]:
         """A live subscription plus the initial events (replay after `since`, or synthetic ADDED)."""
         labels, fields = parse_selectors(self.registry.get(rk), label_selector, field_selector)
-        if since is not None and since < self._compacted:
-            raise apierrors.expired(f"too old resource version: {since} ({self._compacted + 1})")
-        sub = Subscription(self, rk, namespace, labels, fields)
-        if since is None:
-            initial = [
-                ("ADDED", obj, int(obj["metadata"]["resourceVersion"]))
-                for obj in self.select(rk, namespace, label_selector, field_selector)
-            ]
-        else:
-            for event in self._history:
-                if event.revision > since and event.rk == rk:
-                    sub.offer(event)
-            initial = sub.drain()
-        self._subscribers.setdefault(rk, set()).add(sub)
+        sub = self._watches.open(rk, namespace, since, labels, fields)
+        if since is not None:
+            return sub, sub.drain()
+        initial = [
+            ("ADDED", obj, int(obj["metadata"]["resourceVersion"]))
+            for obj in self.select(rk, namespace, label_selector, field_selector)
+        ]
         return sub, initial
 
     async def watch(
@@ -400,31 +356,18 @@ class Store:
         finally:
             sub.close()
 
-    def unsubscribe(self, sub: Subscription) -> None:
-        self._subscribers.get(sub.rk, set()).discard(sub)
-
     def close_watches(self) -> None:
-        for subs in list(self._subscribers.values()):
-            for sub in list(subs):
-                sub.close()
-                sub.wake()
+        self._watches.close_all()
 
     # ---- persistence support -------------------------------------------------------------------
     def load(self, revision: int, objects: builtins.list[tuple[RK, Obj]]) -> None:
         """Restore state (journal.py); history starts empty, so older watches get 410."""
         self._objects = {}
-        self._dependents = {}
+        self._owners.clear()
         for rk, obj in objects:
             meta = obj["metadata"]
             key = (meta.get("namespace", ""), meta["name"])
             self._objects.setdefault(rk, {})[key] = obj
-            self._index_owners(rk, key, None, obj)
-        self.revision = self._compacted = revision
-        self._history.clear()
-
-
-def _spec_changed(old: Obj, new: Obj, has_status: bool) -> bool:
-    """kube bumps generation on changes outside metadata (and outside status when it is a subresource)."""
-    ignored = {"metadata", "status"} if has_status else {"metadata"}
-    keys = (set(old) | set(new)) - ignored
-    return any(old.get(k) != new.get(k) for k in keys)
+            self._owners.update((rk, key), None, obj)
+        self.revision = revision
+        self._watches.reset(revision)

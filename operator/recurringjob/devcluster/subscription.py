@@ -1,24 +1,25 @@
-"""Watch plumbing shared by the store and its consumers: committed events and subscriber queues.
+"""Watch fan-out behind the store: committed events, the retained history, subscriber queues.
 
-A `Subscription` is filled synchronously when the store commits, so no event can slip between a
-watcher's initial state and its stream. Selector transitions follow kube's watch cache: an object
-that starts matching arrives as ADDED, one that stops matching as DELETED.
+The store owns objects and revisions; `WatchHub` owns everything a watcher needs: the history a
+resumed watch replays (and the compaction point before which it answers 410 Expired) and the live
+subscriptions each commit is offered to. A `Subscription` is filled synchronously when the store
+commits, so no event can slip between a watcher's initial state and its stream. Selector
+transitions follow kube's watch cache: an object that starts matching arrives as ADDED, one that
+stops matching as DELETED.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.registry import RK, ResourceType
 from recurringjob.devcluster.selectors import FieldSelector, LabelSelector
 
-if TYPE_CHECKING:
-    from recurringjob.devcluster.store import Store
-
 Obj = dict[str, Any]
+WatchEvent = tuple[str, Obj, int]  # (type, object, revision) as one watcher receives it
 
 
 class Event:
@@ -36,15 +37,15 @@ class Subscription:
 
     def __init__(
         self,
-        store: Store,
+        hub: WatchHub,
         rk: RK,
         namespace: str | None,
         labels: LabelSelector | None,
         fields: FieldSelector | None,
     ) -> None:
-        self._store, self.rk, self.namespace = store, rk, namespace
+        self._hub, self.rk, self.namespace = hub, rk, namespace
         self._labels, self._fields = labels, fields
-        self._queue: deque[tuple[str, Obj, int]] = deque()
+        self._queue: deque[WatchEvent] = deque()
         self._ready = asyncio.Event()
         self.closed = False
 
@@ -77,7 +78,7 @@ class Subscription:
         self._queue.append((type_, obj, revision))
         self._ready.set()
 
-    def drain(self) -> list[tuple[str, Obj, int]]:
+    def drain(self) -> list[WatchEvent]:
         """Take everything queued so far (the replayed history, right after subscribing)."""
         queued = list(self._queue)
         self._queue.clear()
@@ -86,7 +87,7 @@ class Subscription:
     def pending(self) -> bool:
         return bool(self._queue)
 
-    async def next(self, timeout: float | None = None) -> tuple[str, Obj, int] | None:  # noqa: ASYNC109
+    async def next(self, timeout: float | None = None) -> WatchEvent | None:  # noqa: ASYNC109
         """The next event (shared object: do not mutate), or None after `timeout` seconds or a wake().
 
         The timeout is a loop timer that sets the same flag as an event would, not asyncio.wait_for:
@@ -110,7 +111,58 @@ class Subscription:
 
     def close(self) -> None:
         self.closed = True
-        self._store.unsubscribe(self)
+        self._hub.remove(self)
+
+
+class WatchHub:
+    """The retained history and the live subscriptions, per resource."""
+
+    def __init__(self, history_limit: int) -> None:
+        self._history: deque[Event] = deque(maxlen=history_limit)
+        self._compacted = 0  # every event after this revision is still in _history
+        self._subscribers: dict[RK, set[Subscription]] = {}
+
+    def publish(self, event: Event) -> None:
+        """Retain `event` for resuming watches and queue it for every live subscriber of its kind."""
+        if len(self._history) == self._history.maxlen:
+            self._compacted = self._history[0].revision
+        self._history.append(event)
+        for sub in self._subscribers.get(event.rk, ()):
+            sub.offer(event)
+
+    def open(
+        self,
+        rk: RK,
+        namespace: str | None,
+        since: int | None,
+        labels: LabelSelector | None,
+        fields: FieldSelector | None,
+    ) -> Subscription:
+        """A live subscription; with `since`, already holding every retained change after it."""
+        if since is not None and since < self._compacted:
+            raise apierrors.expired(f"too old resource version: {since} ({self._compacted + 1})")
+        sub = Subscription(self, rk, namespace, labels, fields)
+        if since is not None:
+            for event in self._history:
+                if event.revision > since and event.rk == rk:
+                    sub.offer(event)
+        self._subscribers.setdefault(rk, set()).add(sub)
+        return sub
+
+    def remove(self, sub: Subscription) -> None:
+        self._subscribers.get(sub.rk, set()).discard(sub)
+
+    def close_all(self) -> None:
+        """Server shutdown: every subscription closes and its waiting consumer wakes up."""
+        for subs in list(self._subscribers.values()):
+            for sub in list(subs):
+                sub.close()
+                sub.wake()
+
+    def reset(self, revision: int) -> None:
+        """After a restore: no history, so a watch resuming from before `revision` gets 410."""
+        self._history.clear()
+        self._compacted = revision
 
 
 def parse_selectors(

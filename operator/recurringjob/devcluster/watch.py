@@ -29,6 +29,31 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
+class EventLines:
+    """Encoded watch lines, shared by every watcher that gets the same committed object.
+
+    Committed objects are immutable, so the line for (type, object, apiVersion) never changes:
+    with N watchers an event is encoded once, not N times. Entries keep their object alive, so
+    its id() cannot be reused by another object while the entry exists.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._lines: dict[tuple[int, str, str], tuple[Obj, bytes]] = {}
+
+    def line(self, type_: str, obj: Obj, api_version: str) -> bytes:
+        key = (id(obj), type_, api_version)
+        cached = self._lines.get(key)
+        if cached is not None and cached[0] is obj:
+            return cached[1]
+        served = obj if obj.get("apiVersion") == api_version else dict(obj, apiVersion=api_version)
+        line = codec.dumps({"type": type_, "object": served}) + b"\n"
+        if len(self._lines) >= self._size:
+            del self._lines[next(iter(self._lines))]  # the oldest: watchers drain in commit order
+        self._lines[key] = (obj, line)
+        return line
+
+
 def _flag(value: str | None) -> bool:
     return value in ("1", "true", "True")
 
@@ -61,11 +86,14 @@ async def serve_watch(
         await response.write(codec.dumps({"type": "ERROR", "object": exc.status()}) + b"\n")
         return response
 
+    api_version = t.rt.api_version(t.version)
+
     def encode(type_: str, obj: Obj, revision: int) -> bytes:
-        obj = codec.view(t.rt, obj, t.version)
-        if as_table:
-            obj = codec.table(t.rt, t.version, [obj], revision, q.get("includeObject"))
-        return codec.dumps({"type": type_, "object": obj}) + b"\n"
+        if not as_table:
+            return handler.event_lines.line(type_, obj, api_version)
+        served = codec.view(t.rt, obj, t.version)
+        table = codec.table(t.rt, t.version, [served], revision, q.get("includeObject"))
+        return codec.dumps({"type": type_, "object": table}) + b"\n"
 
     def bookmark(annotations: dict[str, str] | None = None) -> bytes:
         meta: dict[str, Any] = {"resourceVersion": str(store.revision)}
