@@ -64,7 +64,7 @@ class ApiHandler:
         target, info = resolved
         injected = await self._intercept(info)
         if injected is not None:
-            self._audit(received, info, injected.status, None)
+            self._audit(received, info, injected.status, None, request)
             return injected
         created: Obj | None = None
         try:
@@ -75,7 +75,7 @@ class ApiHandler:
             response = codec.error_response(exc)
             created = getattr(exc, "created", None)
         if info.is_mutating:
-            self._audit(received, info, response.status, created)
+            self._audit(received, info, response.status, created, request)
         return response
 
     async def _intercept(self, info: RequestInfo) -> web.StreamResponse | None:
@@ -84,8 +84,11 @@ class ApiHandler:
         injected: web.StreamResponse | None = await self.faults.intercept(info)
         return injected
 
-    def _audit(self, received: float, info: RequestInfo, code: int, created: Obj | None) -> None:
-        if self.audit is not None and info.is_mutating:
+    def _audit(
+        self, received: float, info: RequestInfo, code: int, created: Obj | None, request: web.Request
+    ) -> None:
+        # A dry run changes nothing, and verdicts count what changed: it is not audited.
+        if self.audit is not None and info.is_mutating and not _dry_run(request):
             self.audit.record(received, info, code, created)
 
     # ---- resource verbs --------------------------------------------------------------------------
@@ -93,19 +96,18 @@ class ApiHandler:
         self, request: web.Request, t: Target, info: RequestInfo
     ) -> tuple[web.StreamResponse, Obj | None]:
         verb = info.verb
-        if info.is_mutating and request.query.get("dryRun"):
-            # Refuse rather than silently commit: a dry run that writes would be worse than none.
-            raise apierrors.bad_request("dryRun is not supported by the RecurringJob dev cluster")
+        if info.is_mutating and request.query.get("dryRun") is not None:
+            _check_dry_run(request, verb)
         if verb == "get":
             return self._get(request, t), None
         if verb == "list":
             return self._list(request, t), None
         if verb == "create":
-            return await self._create(request, t)
+            return await self._create(request, t, _dry_run(request))
         if verb == "update":
-            return await self._update(request, t)
+            return await self._update(request, t, _dry_run(request))
         if verb == "patch":
-            return await self._patch(request, t), None
+            return await self._patch(request, t, _dry_run(request)), None
         if verb == "delete":
             return await self._delete(request, t), None
         if verb == "deletecollection":
@@ -213,7 +215,9 @@ class ApiHandler:
                 meta["namespace"] = t.namespace
         return obj
 
-    async def _create(self, request: web.Request, t: Target) -> tuple[web.Response, Obj | None]:
+    async def _create(
+        self, request: web.Request, t: Target, dry_run: bool
+    ) -> tuple[web.Response, Obj | None]:
         if t.name is not None:
             raise apierrors.method_not_allowed(
                 "the server does not allow this method on the requested resource"
@@ -221,13 +225,15 @@ class ApiHandler:
         obj = await self._body_object(request, t)
         try:
             warnings = self._check_fields(request, t, obj)
-            stored = self.store.create(t.rt.rk, obj)
+            stored = self.store.create(t.rt.rk, obj, dry_run)
         except apierrors.ApiError as exc:
             exc.created = obj  # type: ignore[attr-defined]  # the audit log records what was sent
             raise
         return self._out(request, t, stored, 201, warnings), stored
 
-    async def _update(self, request: web.Request, t: Target) -> tuple[web.Response, Obj | None]:
+    async def _update(
+        self, request: web.Request, t: Target, dry_run: bool
+    ) -> tuple[web.Response, Obj | None]:
         obj = await self._body_object(request, t)
         meta = obj["metadata"]
         if meta.get("name") and meta["name"] != t.name:
@@ -239,10 +245,11 @@ class ApiHandler:
         if self.store.peek(t.rt.rk, t.namespace, t.name or "") is None:
             if not t.rt.allow_create_on_update or t.subresource:
                 raise apierrors.not_found(t.group, t.rt.resource, t.name or "")
-            return self._out(request, t, self.store.create(t.rt.rk, obj), 201, warnings), None
-        return self._out(request, t, self.store.update(t.rt.rk, obj, t.subresource), 200, warnings), None
+            return self._out(request, t, self.store.create(t.rt.rk, obj, dry_run), 201, warnings), None
+        updated = self.store.update(t.rt.rk, obj, t.subresource, dry_run)
+        return self._out(request, t, updated, 200, warnings), None
 
-    async def _patch(self, request: web.Request, t: Target) -> web.Response:
+    async def _patch(self, request: web.Request, t: Target, dry_run: bool) -> web.Response:
         from recurringjob.devcluster import patch as patches
 
         kind = PATCH_TYPES.get(request.content_type)
@@ -283,7 +290,8 @@ class ApiHandler:
         ):
             patched["apiVersion"], patched["kind"] = current.get("apiVersion"), current.get("kind")
         warnings = self._check_fields(request, t, patched)
-        return self._out(request, t, self.store.update(t.rt.rk, patched, t.subresource), 200, warnings)
+        updated = self.store.update(t.rt.rk, patched, t.subresource, dry_run)
+        return self._out(request, t, updated, 200, warnings)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         body = await codec.read_body(request)
@@ -343,3 +351,18 @@ class ApiHandler:
                 "items": removed,
             }
         )
+
+
+def _dry_run(request: web.Request) -> bool:
+    return request.query.get("dryRun") == "All"
+
+
+def _check_dry_run(request: web.Request, verb: str) -> None:
+    """`dryRun=All` on create/update/patch; anything else is refused rather than committed."""
+    values = request.query.getall("dryRun")
+    if any(value != "All" for value in values):
+        bad = next(value for value in values if value != "All")
+        raise apierrors.bad_request(f'Unsupported value: "{bad}": supported values: "All"')
+    if verb not in ("create", "update", "patch"):
+        # Refuse rather than silently commit: a dry run that deletes would be worse than none.
+        raise apierrors.bad_request(f"dryRun is not supported for {verb} by the RecurringJob dev cluster")

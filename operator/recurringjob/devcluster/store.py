@@ -11,12 +11,14 @@ object, so every write is atomic with respect to every other write. Failures rai
 - `list(rk, namespace=None, label_selector=None, field_selector=None) -> (items, revision)` copies
   of the matching objects and the revision (int) they are consistent with. Selectors are kube's
   text syntax ("app=x,tier!=db", "metadata.name=foo").
-- `create(rk, obj) -> dict` sets uid, creationTimestamp, resourceVersion, generation, name from
-  generateName; drops `status` for kinds with a status subresource (like kube).
-- `update(rk, obj, subresource=None) -> dict` replaces the object named by obj.metadata. If
-  obj.metadata.resourceVersion is set and not current: 409 Conflict. `subresource="status"` changes
-  only `.status`; a main-resource write keeps the stored `.status` when the kind has a status
-  subresource. A no-op write returns the current object without a new revision (like kube).
+- `create(rk, obj, dry_run=False) -> dict` sets uid, creationTimestamp, resourceVersion,
+  generation, name from generateName; drops `status` for kinds with a status subresource (like
+  kube). `dry_run`: every check and default, nothing committed (for `?dryRun=All`).
+- `update(rk, obj, subresource=None, dry_run=False) -> dict` replaces the object named by
+  obj.metadata. If obj.metadata.resourceVersion is set and not current: 409 Conflict.
+  `subresource="status"` changes only `.status`; a main-resource write keeps the stored `.status`
+  when the kind has a status subresource. A no-op write returns the current object without a new
+  revision (like kube). `dry_run`: as for create.
   Removing the last finalizer of an object being deleted deletes it.
 - `delete(rk, namespace, name, propagation=None, preconditions=None) -> (deleted: bool, obj)`
   deletes now, or sets deletionTimestamp when finalizers remain (deleted=False). `propagation` is
@@ -140,7 +142,7 @@ class Store:
         self.revision += 1
         return str(self.revision)
 
-    def create(self, rk: RK, obj: Obj) -> Obj:
+    def create(self, rk: RK, obj: Obj, dry_run: bool = False) -> Obj:
         rt = self.type_of(rk)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -182,11 +184,13 @@ class Store:
             raise apierrors.already_exists(rt.group, rt.resource, name)
         stamp_created(rt, obj)
         prepare_create(rt, obj)
+        if dry_run:  # every check ran; like kube, the would-be object has no resourceVersion
+            return obj
         meta["resourceVersion"] = self._next_revision()
         self._commit(rk, "ADDED", obj, None)
         return obj
 
-    def update(self, rk: RK, obj: Obj, subresource: str | None = None) -> Obj:
+    def update(self, rk: RK, obj: Obj, subresource: str | None = None, dry_run: bool = False) -> Obj:
         """CAS-checked replace; see the module docstring. Takes ownership of `obj`."""
         rt = self.type_of(rk)
         meta = obj.get("metadata") or {}
@@ -230,6 +234,8 @@ class Store:
             return current  # kube: a no-op write neither bumps the revision nor notifies watchers
         if rt.has_generation and spec_changed(current, new, rt.has_status):
             new["metadata"]["generation"] = cur_meta.get("generation", 0) + 1
+        if dry_run:  # every check ran; the would-be object keeps the current resourceVersion
+            return new
         new["metadata"]["resourceVersion"] = self._next_revision()
         self._commit(rk, "MODIFIED", new, current)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
