@@ -184,6 +184,9 @@ def main(args: argparse.Namespace) -> int:
         interrupted = True
         state.event("interrupted: stopping everything")
     finally:
+        # A second Ctrl-C must not cut the cleanup short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         demo.supervisor.stop_all()
     view.message("all processes stopped")
     if not specs or not window_start:

@@ -174,6 +174,10 @@ def merge_audit(cluster: ChaosCluster, out: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                              wait_for_work=lambda: sleep_until(next_due() + work_rng.uniform(0.002, 0.04)))
     writer: ConcurrentWriter | None = None
     # SIGTERM (e.g. from a CI timeout) ends the run like Ctrl-C: through the finally below.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, raise_interrupt)
 
     specs: list[JudgedRecurringJob] = []
     faults: list[Fault] = []
@@ -256,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         error = f"{type(exc).__name__}: {exc}"
         log(f"harness error: {error}")
     finally:
+        # A second Ctrl-C must not cut the cleanup short and leave processes behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if writer is not None:
             writer.stop()
         executor.clear()
