@@ -8,7 +8,8 @@ concurrent aiohttp clients over loopback, measures for `--seconds` each:
   update-cas   PUT carrying metadata.resourceVersion (each client owns one object, so no conflicts)
   patch-cas    merge PATCH carrying metadata.resourceVersion
 once without and once with the audit log (`--audit-log`), which writes a line before each answer.
-Prints a table and, last, one JSON line.
+Prints a table and, last, one JSON line. Besides throughput it reports the server's CPU time per
+write (from /proc): on a shared machine throughput swings with other load, CPU per write much less.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Result:
     errors: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    server_cpu: float | None = None  # CPU seconds the server process used during the phase
 
     def row(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -52,7 +54,9 @@ class Result:
         return {"op": self.op, "audit": self.audit, "ok": self.ok, "errors": self.errors,
                 "per_second": round(self.ok / self.seconds, 1) if self.seconds else 0.0,
                 "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-                "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else 0.0}
+                "mean_ms": round(statistics.fmean(ordered) * 1000, 2) if ordered else 0.0,
+                "server_cpu_us": (round(self.server_cpu / self.ok * 1e6, 1)
+                                  if self.server_cpu is not None and self.ok else None)}
 
 
 class DevCluster:
@@ -90,6 +94,14 @@ class DevCluster:
     def pid(self) -> int:
         return self.process.pid
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process so far (Linux /proc), else None."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -101,7 +113,8 @@ class DevCluster:
 
 
 async def run_phase(result: Result, concurrency: int, seconds: float,
-                    step: Callable[[int, int], Awaitable[int]]) -> None:
+                    step: Callable[[int, int], Awaitable[int]],
+                    cpu_seconds: Callable[[], float | None]) -> None:
     """Run `step(worker, iteration)` in `concurrency` loops for `seconds`; step returns the HTTP code."""
     deadline = time.perf_counter() + seconds
 
@@ -117,13 +130,16 @@ async def run_phase(result: Result, concurrency: int, seconds: float,
                 result.errors[code] = result.errors.get(code, 0) + 1
             iteration += 1
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), cpu_seconds()
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     result.seconds = time.perf_counter() - started
+    cpu_after = cpu_seconds()
+    if cpu_before is not None and cpu_after is not None:
+        result.server_cpu = cpu_after - cpu_before
 
 
 async def bench_server(server: str, token: str, audit: bool, concurrency: int,
-                       seconds: float) -> list[Result]:
+                       seconds: float, cpu_seconds: Callable[[], float | None]) -> list[Result]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=concurrency, ssl=False)  # the dev cluster's own certificate
     async with aiohttp.ClientSession(server, headers=headers, connector=connector) as session:
@@ -167,7 +183,7 @@ async def bench_server(server: str, token: str, audit: bool, concurrency: int,
         results = []
         for op, step in (("create", create), ("update-cas", update), ("patch-cas", patch)):
             result = Result(op, audit)
-            await run_phase(result, concurrency, seconds, step)
+            await run_phase(result, concurrency, seconds, step, cpu_seconds)
             results.append(result)
         return results
 
@@ -182,11 +198,12 @@ async def _carry_version(response: aiohttp.ClientResponse, versions: dict[int, s
 def print_table(rows: list[dict[str, Any]], concurrency: int) -> None:
     print(f"\ndev cluster write benchmark, {concurrency} concurrent clients, {os.cpu_count()} CPUs")
     print(f"{'operation':<12} {'audit':<6} {'ok':>8} {'errors':>8} {'writes/s':>10} {'p50 ms':>8} "
-          f"{'p99 ms':>8} {'mean ms':>8}")
+          f"{'p99 ms':>8} {'mean ms':>8} {'cpu us/w':>9}")
     for r in rows:
         errors = sum(r["errors"].values())
         print(f"{r['op']:<12} {'on' if r['audit'] else 'off':<6} {r['ok']:>8} {errors:>8} "
-              f"{r['per_second']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_ms']:>8.2f}")
+              f"{r['per_second']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['mean_ms']:>8.2f}"
+              f" {r['server_cpu_us'] if r['server_cpu_us'] is not None else '-':>9}")
 
 
 def print_hot_spots(profile: Path, limit: int = 25) -> None:
@@ -217,7 +234,7 @@ def main() -> int:
             cluster = DevCluster(workdir, audit_log, args.server_arg, profile)
             try:
                 results = asyncio.run(bench_server(cluster.server, cluster.token, audit,
-                                                   args.concurrency, args.seconds))
+                                                   args.concurrency, args.seconds, cluster.cpu_seconds))
             finally:
                 cluster.stop()
             rows += [r.row() for r in results]
