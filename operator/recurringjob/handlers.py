@@ -14,8 +14,7 @@ from typing import Any
 import kopf
 
 from recurringjob import GROUP, PLURAL, VERSION
-from recurringjob.cache import NAME_LABEL, Cache, is_finished, key_of
-from recurringjob.launch import job_finished_facts
+from recurringjob.cache import NAME_LABEL, Cache, key_of
 from recurringjob.metrics import Metrics
 from recurringjob.scheduler import Scheduler
 
@@ -56,14 +55,8 @@ class WatchSink:
         previous, stored = self.cache.put_job(obj)
         if not stored:
             return
-        # count a completion once, where it is seen happen (not in the initial listing), by the leader
-        if (event.get("type") == "MODIFIED" and previous is not None and not is_finished(previous)
-                and is_finished(obj) and self.is_leader()):
-            facts = job_finished_facts(obj)
-            if facts is not None:
-                namespace, _ = key_of(obj)
-                owner = (obj.get("metadata") or {}).get("labels", {}).get(NAME_LABEL, "")
-                self.metrics.job_finished(namespace, owner, facts[0], facts[1])
+        # completions are counted by the scheduler, in the CAS write that removes a Job from
+        # status.active (once per Job, across failovers), not here on watch transitions
         self.scheduler.on_job_event(obj, previous, deleted=False)
 
 

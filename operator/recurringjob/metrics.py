@@ -65,7 +65,8 @@ class Metrics:
         self.ready = Gauge("recurringjob_ready", "1 if the Ready condition is True", RJ_LABELS, registry=r)
         self.occurrences = Counter("recurringjob_occurrences", "Occurrences decided, by result",
                                    [*RJ_LABELS, "result"], registry=r)
-        self.jobs_finished = Counter("recurringjob_jobs_finished", "Jobs seen finished, by result",
+        self.jobs_finished = Counter("recurringjob_jobs_finished",
+                                     "Finished Jobs, counted when they leave status.active, by result",
                                      [*RJ_LABELS, "result"], registry=r)
         self.claim_conflicts = Counter("recurringjob_claim_conflicts",
                                        "Claims rejected with 409 Conflict (someone else wrote first)",
@@ -111,6 +112,8 @@ class Metrics:
                     self._remove(self.info, old_info)
                 self.info.labels(*info).set(1)
                 self._info_labels[key] = info
+        if old_info is None:
+            self._zero_counters(key)
         for gauge, field in ((self.next_schedule, "nextScheduleTime"),
                              (self.last_schedule, "lastScheduleTime"),
                              (self.last_successful, "lastSuccessfulTime"),
@@ -123,6 +126,14 @@ class Metrics:
         conditions = status.get("conditions") or ()
         ready = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
         self.ready.labels(*key).set(1 if ready is None or ready.get("status") == "True" else 0)
+
+    def _zero_counters(self, key: tuple[str, str]) -> None:
+        """Every result series exists at 0 from first sight: Prometheus' increase() needs a sample
+        before the first increment, else the first miss is invisible and its alert never fires."""
+        for result in OCCURRENCE_RESULTS:
+            self.occurrences.labels(*key, result)
+        for result in FINISHED_RESULTS:
+            self.jobs_finished.labels(*key, result)
 
     def count_occurrences(self, namespace: str, name: str, result: str, amount: int = 1) -> None:
         if amount > 0:

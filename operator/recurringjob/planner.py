@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from recurringjob.cron import Schedule, ScheduleError
+from recurringjob.cron import Schedule, ScheduleError, cached_schedule
 from recurringjob.jobs import build_job, job_name
 from recurringjob.planner_status import (
     Bookkeeping,
@@ -118,7 +118,7 @@ class _Planner:
         book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec)
         self._apply_bookkeeping(book)
         try:
-            schedule = Schedule.parse(spec.schedule, spec.time_zone)
+            schedule = cached_schedule(spec.schedule, spec.time_zone)
         except ScheduleError as exc:
             return self._not_ready(exc.reason, exc.message, book)
         schedule, cursor, edited = self._anchor(spec, schedule)

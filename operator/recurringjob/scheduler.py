@@ -23,7 +23,7 @@ from typing import Any
 from recurringjob.cache import Cache, Key, is_finished, owner_key
 from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
 from recurringjob.kube import ApiError, KubeApi, job_path
-from recurringjob.launch import DecisionLike, Launcher
+from recurringjob.launch import DecisionLike, Launcher, job_finished_facts
 from recurringjob.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
 
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
+
+
+def active_names(status: Mapping[str, Any]) -> set[str]:
+    """Names of the Jobs in a status' `active` list (unreadable entries ignored)."""
+    active = status.get("active")
+    return {str(ref["name"]) for ref in active if isinstance(ref, Mapping) and ref.get("name")} \
+        if isinstance(active, list) else set()
 
 
 class Scheduler:
@@ -200,7 +207,9 @@ class Scheduler:
             if rj is None or not self.is_leader():
                 return None
             await self._confirm_missing_active(key, rj)
-            decision = self.plan(rj, self.cache.jobs_of(key), self.now())
+            jobs = self.cache.jobs_of(key)
+            planned_at = self.clock()  # requeue_after counts from the plan's `now`, not from our return
+            decision = self.plan(rj, jobs, self.now())
             status = decision.status
             current_status = rj.get("status") or {}
             changes_status = status is not None and status != current_status
@@ -219,6 +228,7 @@ class Scheduler:
                     self.cache.drop_recurringjob(key)
                     return None
                 self._written_rv[key] = str((written.get("metadata") or {}).get("resourceVersion"))
+                self._count_finished(key, current_status, written.get("status") or {}, jobs)
                 self.cache.put_recurringjob(written)
                 rj, wrote = written, True
             if wrote or decision.prune or decision.warnings:
@@ -227,8 +237,31 @@ class Scheduler:
             requeue = decision.requeue_after
             if requeue is None:
                 return None
-            return max(float(requeue), 0.0 if wrote else IDLE_REQUEUE_FLOOR)
+            # the claim and the launch took time: wake at the planned instant, not that much later
+            remaining = float(requeue) - (self.clock() - planned_at)
+            return max(remaining, 0.0 if wrote else IDLE_REQUEUE_FLOOR)
         return 1.0  # kept conflicting: someone else is writing; look again shortly
+
+    def _count_finished(self, key: Key, before: Mapping[str, Any], after: Mapping[str, Any],
+                        jobs: Sequence[Mapping[str, Any]]) -> None:
+        """Count each finished Job once: when a successful CAS write takes it out of status.active.
+
+        That write happens once per Job whoever leads (a second leader's copy of it gets 409), so
+        a failover neither repeats nor loses the count, and a Job that was already finished when
+        first seen (a short Job, a new leader) is counted too. Jobs removed unfinished (Replace,
+        missing past the deadline) are not completions.
+        """
+        if self.metrics is None:
+            return
+        removed = active_names(before) - active_names(after)
+        if not removed:
+            return
+        for job in jobs:
+            name = (job.get("metadata") or {}).get("name")
+            facts = job_finished_facts(job) if name in removed else None
+            if facts is not None:
+                removed.discard(name)
+                self.metrics.job_finished(key[0], key[1], facts[0], facts[1])
 
     async def _confirm_missing_active(self, key: Key, rj: Mapping[str, Any]) -> None:
         """GET claimed Jobs the cache lacks before plan() may call them missing.

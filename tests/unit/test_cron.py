@@ -1,11 +1,12 @@
 """Schedule parsing and occurrence arithmetic, including the Vixie DST rule."""
 
+import dataclasses
 import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from recurringjob.cron import Schedule, ScheduleError
+from recurringjob.cron import Schedule, ScheduleError, cached_schedule
 
 
 def utc(text: str) -> datetime:
@@ -241,3 +242,32 @@ def test_nth_latest() -> None:
     assert every.nth_latest_at_or_before(now, 3, after) == utc("2024-01-01T08:00:00Z")
     assert every.nth_latest_at_or_before(now, 100, after) == utc("2024-01-01T01:00:00Z")
     assert every.nth_latest_at_or_before(now, 3, now) is None
+
+
+def test_cached_schedule_parses_each_schedule_and_zone_once() -> None:
+    first = cached_schedule("15 * * * * *", "Europe/Berlin")
+    assert cached_schedule("15 * * * * *", "Europe/Berlin") is first
+    other_zone = cached_schedule("15 * * * * *", "America/New_York")
+    assert other_zone is not first and other_zone.time_zone == "America/New_York"
+    assert cached_schedule("15 * * * * *", None) is not first
+    assert cached_schedule("16 * * * * *", "Europe/Berlin") is not first
+    assert first == Schedule.parse("15 * * * * *", "Europe/Berlin")
+
+
+def test_a_shared_schedule_is_immutable_and_queries_do_not_move_it() -> None:
+    shared = cached_schedule("*/10 * * * * *", None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shared.anchor = 5  # type: ignore[misc]
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    assert shared.next_after(start) == start + timedelta(seconds=10)
+    assert shared.latest_at_or_before(start + timedelta(hours=5)) == start + timedelta(hours=5)
+    # the croniter inside kept no position from the queries above
+    assert shared.next_after(start) == start + timedelta(seconds=10)
+    anchored = shared.with_anchor(start)
+    assert anchored is not shared and shared.anchor == 0
+
+
+def test_invalid_schedules_still_raise_through_the_cache() -> None:
+    for _ in range(2):
+        with pytest.raises(ScheduleError):
+            cached_schedule("61 * * * *", None)

@@ -81,3 +81,29 @@ def test_serves_metrics_over_http() -> None:
         assert "recurringjob_build_info" in body
     finally:
         server.shutdown()
+
+
+def test_every_result_counter_exists_at_zero_from_first_sight() -> None:
+    """increase() needs a 0 sample before the first increment, or the first miss never alerts."""
+    metrics = Metrics()
+    get = metrics.registry.get_sample_value
+    labels = {"namespace": "ns", "name": "backup"}
+    assert get("recurringjob_occurrences_total", {**labels, "result": "missed"}) is None
+    metrics.observe_recurringjob(RJ)
+    for result in ("launched", "skipped", "missed", "recovered"):
+        assert get("recurringjob_occurrences_total", {**labels, "result": result}) == 0
+    for result in ("succeeded", "failed"):
+        assert get("recurringjob_jobs_finished_total", {**labels, "result": result}) == 0
+    metrics.count_occurrences("ns", "backup", "missed")
+    metrics.observe_recurringjob(RJ)  # a later sighting must not reset what was counted
+    assert get("recurringjob_occurrences_total", {**labels, "result": "missed"}) == 1
+
+
+def test_a_recreated_recurringjob_starts_again_from_zero() -> None:
+    metrics = Metrics()
+    metrics.observe_recurringjob(RJ)
+    metrics.count_occurrences("ns", "backup", "launched")
+    metrics.forget("ns", "backup")
+    metrics.observe_recurringjob(RJ)
+    labels = {"namespace": "ns", "name": "backup", "result": "launched"}
+    assert metrics.registry.get_sample_value("recurringjob_occurrences_total", labels) == 0

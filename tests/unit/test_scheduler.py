@@ -156,6 +156,7 @@ def test_claim_conflict_rereads_replans_and_launches_once() -> None:
 
     async def scenario() -> float | None:
         scheduler, cache, _, metrics = make(api, plan=plan)
+        scheduler.clock = lambda: 100.0  # frozen: the requeue is exactly what plan() said
         cache.put_recurringjob(stale)
         delay = await scheduler.reconcile(("ns", "a"))
         assert metrics.registry.get_sample_value("recurringjob_claim_conflicts_total") == 1
@@ -247,3 +248,23 @@ def test_claimed_jobs_missing_from_the_cache_are_read_before_planning() -> None:
     asyncio.run(scenario())
     assert seen == [["a-1"]]
     assert api.writes() == []
+
+
+def test_the_requeue_counts_from_the_moment_of_planning_not_from_the_end_of_the_launch() -> None:
+    """Time spent claiming and creating must not push the next occurrence that much later."""
+    api = FakeKube()
+    stored = api.put_object(rj_path("ns", "a"), rj("a"))
+    fake_time = [1000.0]
+
+    def plan(obj: Mapping[str, Any], jobs: Sequence[Any], now: datetime) -> Decision:
+        fake_time[0] += 2.5  # the claim below and the rest of the reconcile "take" 2.5 s
+        return Decision(action="wait", status={"observed": True}, requeue_after=60.0)
+
+    async def scenario() -> float | None:
+        scheduler, cache, _, _ = make(api, plan=plan)
+        scheduler.clock = lambda: fake_time[0]
+        cache.put_recurringjob(stored)
+        return await scheduler.reconcile(("ns", "a"))
+
+    assert asyncio.run(scenario()) == 57.5
+    assert api.writes() == [("PUT", rj_path("ns", "a") + "/status")]
