@@ -204,3 +204,37 @@ def test_orphan_and_foreground_propagation() -> None:
         assert store.peek(CM, "default", "d-foreground") is None
 
     run(body)
+
+
+def test_close_watches_ends_open_watches_and_subscriptions_promptly() -> None:
+    async def body(store: Store) -> None:
+        store.create(CM, cm("a"))
+        seen: list[str] = []
+
+        async def consume() -> None:
+            async for _, obj in store.watch(CM, "default"):
+                seen.append(obj["metadata"]["name"])
+
+        watcher = asyncio.create_task(consume())
+        sub, _ = store.subscribe(CM)
+        waiting = asyncio.create_task(sub.next(30))
+        await asyncio.sleep(0.01)
+        store.close_watches()  # server shutdown
+        await asyncio.wait_for(watcher, 1)  # the iteration ends instead of waiting forever
+        assert await asyncio.wait_for(waiting, 1) is None and sub.closed
+        assert seen == ["a"]
+
+    run(body)
+
+
+def test_a_waiting_subscription_is_cancelled_at_once() -> None:
+    async def body(store: Store) -> None:
+        sub, _ = store.subscribe(CM)
+        waiting = asyncio.create_task(sub.next(30))
+        await asyncio.sleep(0.01)
+        store.create(CM, cm("b"))  # the wake and the cancellation land in the same loop turn
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 1)
+
+    run(body)

@@ -355,7 +355,7 @@ class Store:
         try:
             for type_, obj, _ in initial:
                 yield type_, copy.deepcopy(obj)
-            while True:
+            while not sub.closed:  # closed: server shutdown (close_watches) ends the iteration
                 item = await sub.next()
                 if item is not None:
                     yield item[0], copy.deepcopy(item[1])
