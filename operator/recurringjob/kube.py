@@ -20,10 +20,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import aiohttp.helpers
 from kubernetes.aio.client.api_client import ApiClient
 from kubernetes.aio.client.configuration import Configuration
 from kubernetes.aio.config import incluster_config, kube_config
 from kubernetes.aio.config.config_exception import ConfigException
+from yarl import URL
 
 from recurringjob import GROUP, PLURAL, VERSION, __version__
 from recurringjob.errors import UserError
@@ -88,6 +90,16 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
+def _env_proxy_applies(host: str) -> bool:
+    """True if HTTP(S)_PROXY / NO_PROXY route requests to `host` through a proxy (then aiohttp's
+    per-request environment lookup stays on, so proxied setups behave as before)."""
+    try:
+        aiohttp.helpers.get_env_proxy_for_url(URL(host))
+    except (LookupError, ValueError):
+        return False
+    return True
+
+
 def rj_path(namespace: str, name: str = "", subresource: str = "") -> str:
     path = f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace)}/{PLURAL}"
     if name:
@@ -119,6 +131,11 @@ class KubeApi:
         if pool_size is not None:  # read once, when the ApiClient builds its connection pool
             configuration.connection_pool_maxsize = max(pool_size, configuration.connection_pool_maxsize)
         configuration.trace_configs = [*(configuration.trace_configs or []), _guard_trace()]
+        if not _env_proxy_applies(configuration.host):
+            # trust_env makes aiohttp look up proxies and ~/.netrc in a thread on *every* request
+            # (measured: ~20% of the operator's CPU at 170 launches/s); decided once here instead
+            configuration.client_session_kwargs = {**(configuration.client_session_kwargs or {}),
+                                                   "trust_env": False}
         self.configuration = configuration
         self.api_client = ApiClient(configuration)
         self.api_client.user_agent = user_agent or f"recurringjob/{__version__}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -323,5 +323,6 @@ class _Planner:
             recreate=recreate,
             prune=tuple(book.prune) if book else (),
         )
-        return replace(decision, status=copy.deepcopy(decision.status)) if decision.status else decision
+        # self.status is this planner's own deep copy (made in __init__), so it is handed out as is
+        return decision
 
