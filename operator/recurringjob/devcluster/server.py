@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
 
 from recurringjob.devcluster import crds
 from recurringjob.devcluster.audit import AuditLog
@@ -93,11 +94,12 @@ class Server:
         self.url = ""
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)  # codec.py enforces kube's 3 MiB limit
+        router = _ApiFirstRouter()
+        app = web.Application(router=router, client_max_size=64 * 1024 * 1024)  # codec.py: 3 MiB limit
         app.router.add_get("/_devcluster/healthz", lambda _: _ok())
         if self.options.faults is not None:
             self.options.faults.add_routes(app)
-        app.router.add_route("*", "/{tail:.*}", self.handler.handle)
+        router.catch_all = app.router.add_route("*", "/{tail:.*}", self.handler.handle)
         return app
 
     async def start(self) -> str:
@@ -133,6 +135,22 @@ class Server:
             self.journal.close()
         if self.audit is not None:
             self.audit.close()
+
+
+class _ApiFirstRouter(web.UrlDispatcher):
+    """Resource paths (/api/..., /apis/...) go straight to the catch-all route.
+
+    Every one of them ends there anyway; aiohttp's walk over the path's prefixes to find that out
+    cost ~4% of the server's CPU per write. Other paths (admin, health) are routed normally.
+    """
+
+    catch_all: web.AbstractRoute | None = None
+
+    async def resolve(self, request: web.Request) -> UrlMappingMatchInfo | MatchInfoError:
+        path = request.path
+        if self.catch_all is not None and (path.startswith("/api/") or path.startswith("/apis/")):
+            return UrlMappingMatchInfo({"tail": path[1:]}, self.catch_all)
+        return await super().resolve(request)
 
 
 def _ok() -> Any:
