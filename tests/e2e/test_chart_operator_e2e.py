@@ -68,11 +68,15 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             def counted() -> bool:
                 assert proc.poll() is None, f"the operator exited: {(workdir / 'operator.log').read_text()}"
                 try:
-                    found = samples(get(f"http://127.0.0.1:{metrics_port}/metrics")[1])
+                    text = get(f"http://127.0.0.1:{metrics_port}/metrics")[1]
                 except OSError:
                     return False  # not serving yet
-                return all(("recurringjob_jobs_finished_total", {"namespace": NS, "name": n, "result": r})
-                           in found for n, r in (("ok", "succeeded"), ("failing", "failed")))
+                # the series exist at 0 from the start: wait for the counts themselves
+                values = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                          for family in text_string_to_metric_families(text) for sample in family.samples}
+                return all(values.get(("recurringjob_jobs_finished_total", tuple(sorted(
+                    {"namespace": NS, "name": n, "result": r}.items()))), 0) >= 1
+                    for n, r in (("ok", "succeeded"), ("failing", "failed")))
 
             wait_for(counted, timeout=60, what="a succeeded and a failed Job counted in /metrics")
             yield {"docs": docs, "cluster": cluster, "metrics_port": metrics_port, "health_port": health_port,
