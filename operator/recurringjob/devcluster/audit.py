@@ -26,7 +26,7 @@ AUDITED_VERBS = {
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
 
 
-def _created_name(created: dict[str, Any] | None) -> str | None:
+def created_name(created: dict[str, Any] | None) -> str | None:
     meta = created.get("metadata") if isinstance(created, dict) else None
     name = meta.get("name") if isinstance(meta, dict) else None
     return name if isinstance(name, str) and name else None
@@ -51,7 +51,7 @@ class AuditLog:
             "subresource": info.subresource,
             "namespace": info.namespace,
             # a create names its object in the body (or generateName does), not in the URL
-            "name": info.name or _created_name(created),
+            "name": info.name or created_name(created),
             "code": code,
             "client": info.client,
         }

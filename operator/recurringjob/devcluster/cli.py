@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where to write the kubeconfig (written once the server is ready)",
     )
     parser.add_argument("--audit-log", metavar="PATH", help="JSONL audit log of every mutating request")
+    parser.add_argument(
+        "--access-log", metavar="PATH", help="JSONL access log of every request, reads and watches included"
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="persist state here (survives restarts)")
     parser.add_argument(
         "--history",
@@ -49,7 +52,11 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(f"--history must be at least 1, got {args.history}")
     if args.bookmark_interval <= 0:
         raise UserError(f"--bookmark-interval must be positive, got {args.bookmark_interval}")
-    for flag, path in (("--kubeconfig", args.kubeconfig), ("--audit-log", args.audit_log)):
+    for flag, path in (
+        ("--kubeconfig", args.kubeconfig),
+        ("--audit-log", args.audit_log),
+        ("--access-log", args.access_log),
+    ):
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise UserError(f"{flag}: directory {os.path.dirname(os.path.abspath(path))} does not exist")
     if args.data_dir and os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
@@ -58,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
         port=args.port,
         kubeconfig=args.kubeconfig,
         audit_log=args.audit_log,
+        access_log=args.access_log,
         data_dir=args.data_dir,
         history=args.history,
         bookmark_interval=args.bookmark_interval,

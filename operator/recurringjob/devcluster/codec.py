@@ -123,10 +123,12 @@ def partial_metadata(obj: Obj) -> Obj:
 
 def table(rt: ResourceType, version: str, objects: list[Obj], revision: int, include: str | None) -> Obj:
     """meta.k8s.io/v1 Table; rows carry the object as `includeObject` asks (default: metadata only)."""
+    from recurringjob.devcluster.printers import PRINTERS
     from recurringjob.devcluster.tables import build_table
 
     columns = rt.printer_columns.get(version) if rt.crd_name is not None else None
+    printer = PRINTERS.get(rt.kind) if columns is None else None
     try:
-        return build_table(objects, columns, str(revision), rt.kind, include or "Metadata")
+        return build_table(objects, columns, str(revision), rt.kind, include or "Metadata", printer=printer)
     except ValueError as exc:
         raise apierrors.bad_request(str(exc)) from None

@@ -1,7 +1,8 @@
 """REST handlers: one catch-all route resolving kube URLs, then get/list/create/update/patch/delete.
 
 Each request is resolved to a `RequestInfo`, offered to the fault injector, handled, and — when it
-mutates — written to the audit log before its response leaves. Between reading an object and
+mutates — written to the audit log before its response leaves; every request, reads included, goes
+to the access log (accesslog.py) when one is configured. Between reading an object and
 writing it there is no `await`, so every write is atomic with respect to every other one.
 """
 
@@ -15,7 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from recurringjob.devcluster import apierrors, codec, crds
-from recurringjob.devcluster.audit import AuditLog
+from recurringjob.devcluster.accesslog import AccessLog
+from recurringjob.devcluster.audit import AuditLog, created_name
 from recurringjob.devcluster.discovery import Discovery
 from recurringjob.devcluster.request import RequestInfo
 from recurringjob.devcluster.routing import Target, client_identity, document, non_resource, resolve
@@ -37,8 +39,10 @@ class ApiHandler:
         audit: AuditLog | None,
         faults: Any = None,
         bookmark_interval: float = 10.0,
+        access: AccessLog | None = None,
     ) -> None:
         self.store, self.discovery, self.audit, self.faults = store, discovery, audit, faults
+        self.access = access
         self.bookmark_interval = bookmark_interval
         self.event_lines = EventLines()
 
@@ -53,30 +57,47 @@ class ApiHandler:
             else:
                 resolved = resolve(self.store.registry, request.method, request.query, path, client)
         except apierrors.ApiError as exc:
-            return codec.error_response(exc)
+            unresolved = codec.error_response(exc)
+            if self.access is not None:
+                self.access.record_non_resource(received, request.method, path, unresolved.status, client)
+            return unresolved
         if not isinstance(resolved, tuple):  # discovery, openapi, version, health
-            injected = await self._intercept(RequestInfo("get", "", "", "", None, None, None, client))
-            if injected is not None:
-                return injected
-            if resolved is None:
-                return non_resource(self.discovery, request, path)
-            return document(self.discovery, request, resolved)
+            answer = await self._intercept(RequestInfo("get", "", "", "", None, None, None, client))
+            if answer is None:
+                answer = (
+                    non_resource(self.discovery, request, path)
+                    if resolved is None
+                    else document(self.discovery, request, resolved)
+                )
+            if self.access is not None:
+                self.access.record_non_resource(received, request.method, path, answer.status, client)
+            return answer
         target, info = resolved
         injected = await self._intercept(info)
         if injected is not None:
             self._audit(received, info, injected.status, None, request)
+            self._log_access(received, info, injected.status, None)
             return injected
         created: Obj | None = None
         try:
             if info.verb == "watch":
-                return await serve_watch(self, request, target, info)
+                return await serve_watch(self, request, target, info)  # logs its access once started
             response, created = await self._dispatch(request, target, info)
         except apierrors.ApiError as exc:
             response = codec.error_response(exc)
             created = getattr(exc, "created", None)
         if info.is_mutating:
             self._audit(received, info, response.status, created, request)
+        self._log_access(received, info, response.status, created)
         return response
+
+    def _log_access(self, received: float, info: RequestInfo, code: int, created: Obj | None) -> None:
+        if self.access is not None:
+            self.access.record(received, info, code, created_name(created) if info.verb == "create" else None)
+
+    def watch_started(self, info: RequestInfo) -> None:
+        """serve_watch: the stream is answered 200 from here on (errors before it are logged by handle)."""
+        self._log_access(time.time(), info, 200, None)
 
     async def _intercept(self, info: RequestInfo) -> web.StreamResponse | None:
         if self.faults is None:

@@ -125,6 +125,8 @@ _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
 # `patchStrategy`/`patchMergeKey` struct tags of the built-in types. A merge key of None means a
 # list of primitives merged as a set (metadata.finalizers). Keyed by (parent field, field) first,
 # so same-named fields with different tags (spec.finalizers of a Namespace replaces) stay right.
+# Every other list is replaced whole, as kube does for lists without a strategy: RBAC `rules` and
+# `subjects`, args, tolerations, a PDB's selector. Deployments share the PodSpec keys below.
 _MERGE_KEYS_IN_PARENT: dict[tuple[str, str], str | None] = {
     ("metadata", "finalizers"): None,
     ("metadata", "ownerReferences"): "uid",
@@ -165,6 +167,11 @@ BUILTIN_SMP_KINDS = frozenset(
         "PodTemplate",
         "Service",
         "Node",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
     }
 )
 

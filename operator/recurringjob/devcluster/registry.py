@@ -74,6 +74,8 @@ _POD_FIELDS = (
     "status.nominatedNodeName",
 )
 
+_RBAC = "rbac.authorization.k8s.io"
+
 BUILTINS: tuple[ResourceType, ...] = (
     _builtin(
         "",
@@ -137,6 +139,38 @@ BUILTINS: tuple[ResourceType, ...] = (
         has_status=True,
         default_propagation="Orphan",
         field_labels=("status.successful",),
+    ),
+    # Stored as sent, no controllers: what `helm template` of our chart renders must apply.
+    _builtin(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        categories=("all",),
+        has_status=True,
+    ),
+    _builtin(
+        "",
+        "v1",
+        "services",
+        "Service",
+        short_names=("svc",),
+        categories=("all",),
+        has_status=True,
+        has_generation=False,
+    ),
+    _builtin(
+        "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), has_status=True
+    ),
+    *(
+        _builtin(_RBAC, "v1", resource, kind, namespaced, has_generation=False)
+        for resource, kind, namespaced in (
+            ("roles", "Role", True),
+            ("rolebindings", "RoleBinding", True),
+            ("clusterroles", "ClusterRole", False),
+            ("clusterrolebindings", "ClusterRoleBinding", False),
+        )
     ),
     _builtin(
         "apiextensions.k8s.io",

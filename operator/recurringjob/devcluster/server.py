@@ -3,7 +3,7 @@
 `serve(options)` runs until SIGINT/SIGTERM. The kubeconfig is written (temp file + rename) only
 once the socket listens, so a caller may simply wait for the file to appear.
 `DevCluster` runs `recurringjob devcluster` as a subprocess (its own GIL and event loop, like a
-real API server) and gives tests its URL, kubeconfig and audit log.
+real API server) and gives tests its URL, kubeconfig, audit log and (opt-in) access log.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import MatchInfoError, UrlMappingMatchInfo
 
 from recurringjob.devcluster import crds
+from recurringjob.devcluster.accesslog import AccessLog
 from recurringjob.devcluster.audit import AuditLog
 from recurringjob.devcluster.discovery import Discovery
 from recurringjob.devcluster.gc import GarbageCollector
@@ -43,6 +44,7 @@ class Options:
     port: int = 0
     kubeconfig: str | None = None
     audit_log: str | None = None
+    access_log: str | None = None
     data_dir: str | None = None
     history: int = 10_000
     bookmark_interval: float = 10.0
@@ -85,9 +87,10 @@ class Server:
         self.store = Store(self.registry, options.history)
         self.journal = Journal(options.data_dir) if options.data_dir else None
         self.audit = AuditLog(options.audit_log) if options.audit_log else None
+        self.access = AccessLog(options.access_log) if options.access_log else None
         self.discovery = Discovery(self.registry)
         self.handler = ApiHandler(
-            self.store, self.discovery, self.audit, options.faults, options.bookmark_interval
+            self.store, self.discovery, self.audit, options.faults, options.bookmark_interval, self.access
         )
         self.jobsim: Any = None
         self.runner: web.AppRunner | None = None
@@ -135,6 +138,8 @@ class Server:
             self.journal.close()
         if self.audit is not None:
             self.audit.close()
+        if self.access is not None:
+            self.access.close()
 
 
 class _ApiFirstRouter(web.UrlDispatcher):
@@ -188,11 +193,14 @@ class DevCluster:
         data_dir: str | None = None,
         extra_args: list[str] | None = None,
         startup_timeout: float = 20.0,
+        access_log: bool = False,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = str(self.workdir / "kubeconfig")
         self.audit_log = str(self.workdir / "audit.jsonl")
+        # opt-in: every read is a line, which the chaos runs and benchmarks need not pay for
+        self.access_log = str(self.workdir / "access.jsonl") if access_log else None
         self.data_dir = data_dir
         self.extra_args = list(extra_args or [])
         self.startup_timeout = startup_timeout
@@ -217,6 +225,8 @@ class DevCluster:
         ]
         if self.data_dir:
             cmd += ["--data-dir", self.data_dir]
+        if self.access_log:
+            cmd += ["--access-log", self.access_log]
         self.process = subprocess.Popen(cmd, stderr=open(self.workdir / "devcluster.log", "ab"))
         deadline = time.monotonic() + self.startup_timeout
         while not os.path.exists(self.kubeconfig):
@@ -246,6 +256,13 @@ class DevCluster:
     def audit_entries(self) -> list[dict[str, Any]]:
         """The audit log so far, one dict per mutating request."""
         with open(self.audit_log) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def access_entries(self) -> list[dict[str, Any]]:
+        """The access log so far (DevCluster(access_log=True)), one dict per request."""
+        if self.access_log is None:
+            raise RuntimeError("this DevCluster was started without access_log=True")
+        with open(self.access_log) as handle:
             return [json.loads(line) for line in handle if line.strip()]
 
     def restart(self) -> DevCluster:

@@ -383,10 +383,11 @@ def build_table(
     kind: str,
     include_object: str = "Metadata",
     now: datetime | None = None,
+    printer: tuple[list[dict[str, Any]], CellsFn, bool] | None = None,
 ) -> dict:
     """A Table of `objects`. `columns` are a CRD version's additionalPrinterColumns (`[]` = none
-    declared), or None for a built-in kind's own printer. `include_object` is the request's
-    `includeObject` (None|Metadata|Object; kubectl asks for Metadata)."""
+    declared), or None for a built-in kind's own printer (`printer`, else one of this module's).
+    `include_object` is the request's `includeObject` (None|Metadata|Object; kubectl asks for Metadata)."""
     if include_object not in INCLUDE_OBJECT_CHOICES:
         raise ValueError(
             f"includeObject: Unsupported value: {include_object!r}: supported values: "
@@ -407,7 +408,7 @@ def build_table(
                 cells.append(_custom_cell(column["type"], found[0], now) if found else None)
             rows.append({"cells": cells, "object": _row_object(obj, include_object)})
     else:
-        extra, cells_of, leading_name = _BUILTIN.get(kind, _DEFAULT)
+        extra, cells_of, leading_name = printer or _BUILTIN.get(kind, _DEFAULT)
         definitions = [_NAME_COLUMN, *extra] if leading_name else [*extra, {**_NAME_COLUMN, "priority": 1}]
         for obj in objects:
             name = _meta(obj).get("name", "")

@@ -82,6 +82,7 @@ async def serve_watch(
     except apierrors.ApiError as exc:
         if exc.code != 410:
             raise
+        handler.watch_started(info)
         await response.prepare(request)
         await response.write(codec.dumps({"type": "ERROR", "object": exc.status()}) + b"\n")
         return response
@@ -127,6 +128,7 @@ async def serve_watch(
         return sub.closed or (partitioned is not None and partitioned.done())
 
     try:
+        handler.watch_started(info)
         await response.prepare(request)
         chunk = b"".join(encode(*event) for event in initial)
         if send_initial and allow_bookmarks:
