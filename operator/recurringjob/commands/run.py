@@ -15,6 +15,7 @@ from recurringjob.errors import UserError
 log = logging.getLogger("recurringjob.run")
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+GLOB_CHARS = "*?[!"  # a --namespace holding one of these is a Kopf pattern, not a name
 
 
 def _default_lease_namespace() -> str:
@@ -67,7 +68,7 @@ async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
     from recurringjob.cache import NAME_LABEL
     from recurringjob.kube import ApiError, job_path, list_objects, rj_path
 
-    exact = [ns for ns in namespaces if not any(ch in ns for ch in "*?[!")]
+    exact = [ns for ns in namespaces if not any(ch in ns for ch in GLOB_CHARS)]
     scopes = exact if namespaces and len(exact) == len(namespaces) else [""]
     for scope in scopes:
         rj_list = rj_path(scope) if scope else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
@@ -151,6 +152,11 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     kopf_ready = asyncio.Event()
     stop = asyncio.Event()
     namespaces = list(args.namespaces)
+    if namespaces and not any(ch in ns for ns in namespaces for ch in GLOB_CHARS):
+        # Kopf's scanning lists/watches Namespaces (to match patterns) and CRDs (to notice resources
+        # appearing later): cluster-scoped reads. Exact namespaces need neither, and without them
+        # namespaced mode runs on Roles alone (the chart's; a CRD installed later needs a restart).
+        settings.scanning.disabled = True
     kopf_task = asyncio.create_task(kopf.operator(
         registry=registry, settings=settings, standalone=True, clusterwide=not namespaces,
         namespaces=namespaces, stop_flag=kopf_stop, ready_flag=kopf_ready,
