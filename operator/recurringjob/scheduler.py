@@ -25,6 +25,7 @@ from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim
 from recurringjob.kube import ApiError, KubeApi, job_path
 from recurringjob.launch import DecisionLike, Launcher, job_finished_facts
 from recurringjob.metrics import Metrics
+from recurringjob.planner_status import InvalidSpec, parse_time, read_spec
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,34 @@ def active_names(status: Mapping[str, Any]) -> set[str]:
     active = status.get("active")
     return {str(ref["name"]) for ref in active if isinstance(ref, Mapping) and ref.get("name")} \
         if isinstance(active, list) else set()
+
+
+def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
+    """When a new leader should first plan `rj`: `now` (or earlier) if it may need attention, else
+    at its `status.nextScheduleTime`.
+
+    Only orders work: plan() decides everything, and any watch event enqueues its RecurringJob at
+    once anyway. A time before `now` means overdue since then, so the most overdue run first.
+    Attention = possibly something to recover or book-keep (`status.active` non-empty), or a
+    status plan() has not written for this spec (none, no cursor, generation or schedule differing).
+    """
+    status = rj.get("status")
+    if not isinstance(status, Mapping) or status.get("active"):
+        return now
+    cursor = parse_time(status.get("nextScheduleTime"))
+    if cursor is None:
+        return now
+    metadata = rj.get("metadata")
+    generation = metadata.get("generation") if isinstance(metadata, Mapping) else None
+    if generation is not None and status.get("observedGeneration") != generation:
+        return now
+    try:
+        observed_schedule = read_spec(rj).observed_schedule
+    except InvalidSpec:
+        return now
+    if status.get("observedSchedule") != observed_schedule:
+        return now
+    return cursor
 
 
 class Scheduler:
@@ -77,15 +106,26 @@ class Scheduler:
 
     # lifecycle (leadership callbacks)
     def start(self) -> None:
-        """Begin acting: every known RecurringJob is planned now (recovery goes through plan())."""
+        """Begin acting: every known RecurringJob is queued at its `initial_due` time.
+
+        Planning all of them at once (~1 ms each) would stall due occurrences for seconds on
+        every failover; those needing attention come first, most overdue first, the rest at
+        their next occurrence (recovery still goes through plan()).
+        """
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._dispatch(), name="scheduler-dispatch"))
         for index in range(self.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"scheduler-worker-{index}"))
+        now = self.now()
+        due_now = 0
         for key in self.cache.recurringjob_keys():
-            self.enqueue(key)
-        log.info("scheduler started: %d RecurringJobs queued, %d workers", len(self._due), self.workers)
+            rj = self.cache.recurringjob(key)
+            delay = (initial_due(rj, now) - now).total_seconds() if rj is not None else 0.0
+            due_now += delay <= 0
+            self.enqueue(key, delay)
+        log.info("scheduler started: %d RecurringJobs queued (%d due now), %d workers",
+                 len(self._due), due_now, self.workers)
 
     async def stop(self) -> None:
         """Stop acting at once; in-flight reconciles are cancelled (their claims are safe either way)."""
@@ -108,10 +148,11 @@ class Scheduler:
 
     # feeding
     def enqueue(self, key: Key, delay: float = 0.0) -> None:
-        """Plan `key` after `delay` seconds, or sooner if it is already due sooner."""
+        """Plan `key` after `delay` seconds, or sooner if it is already due sooner. A negative delay
+        runs at once too, but ahead of entries due later (the most overdue first)."""
         if not self._tasks:
             return
-        due = self.clock() + max(0.0, delay)
+        due = self.clock() + delay
         current = self._due.get(key)
         if current is not None and current[0] <= due:
             return
