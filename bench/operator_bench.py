@@ -11,6 +11,9 @@ Everything is judged from the audit log (recurringjob.verdict): misses and dupli
 judged window, launch lag (Job create time - scheduled time), the operator's API writes per
 launch. CPU% and RSS of the operator and of the server are sampled from /proc once a second.
 `--profile FILE` runs the operator under py-spy (collapsed stacks; see bench/profile_report.py).
+`--replicas 2 --kill-leader-at S` runs two replicas and SIGKILLs the leader S seconds into the run
+(a crash: the Lease is not released); it reports the takeover, the first launch after the kill and
+the launch lag of the occurrences in the minute after it (misses/duplicates judged as always).
 Prints a table, then one JSON line.
 """
 
@@ -26,16 +29,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import yaml
+from proc_samples import ProcessSamples, Sampler  # bench/ is on sys.path when run as a script
 from recurringjob.supervise import (
     ApiClient,
     DevClusterProcess,
@@ -46,12 +48,12 @@ from recurringjob.supervise import (
     wait_until,
     write_client_kubeconfig,
 )
-from recurringjob.verdict import JudgedRecurringJob, compute_verdict, parse_audit_lines
+from recurringjob.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_audit_lines
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
 LEASE = "recurringjob-operator"
-OPERATOR = "bench-operator"  # the operator's bearer token = its audit `client`
+OPERATOR = "bench-operator"  # the operator's bearer token = its audit `client` (replicas: -1, -2..)
 RJ_PATH = f"/apis/recurringjob.dev/v1alpha1/namespaces/{NAMESPACE}/recurringjobs"
 # The judged window starts this long after every RecurringJob got its first status write (the
 # one-off startup burst of N writes, reported apart) and the backlog it left was worked off
@@ -59,55 +61,7 @@ RJ_PATH = f"/apis/recurringjob.dev/v1alpha1/namespaces/{NAMESPACE}/recurringjobs
 WARMUP_SECONDS = 60
 STARTUP_LIMIT = 300  # give up waiting for the startup burst after this long (judged anyway)
 TAIL_SECONDS = 5  # and ends this long before the stop (a launch in flight is not a miss)
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-# --- /proc sampling ------------------------------------------------------------------------------
-
-
-@dataclass
-class ProcessSamples:
-    """CPU% (of one core) and RSS of one process, sampled once a second."""
-
-    pid: int
-    cpu_percent: list[tuple[float, float]] = field(default_factory=list)  # (wall time, %)
-    rss_mib: list[float] = field(default_factory=list)
-    _last: tuple[float, int] | None = None
-
-    def sample(self) -> None:
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-            status = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return  # exited
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks = int(fields[11]) + int(fields[12])  # utime + stime
-        now = time.monotonic()
-        if self._last is not None and now > self._last[0]:
-            self.cpu_percent.append((time.time(), 100.0 * (ticks - self._last[1]) / CLOCK_TICKS
-                                     / (now - self._last[0])))
-        self._last = (now, ticks)
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                self.rss_mib.append(int(line.split()[1]) / 1024)
-
-    def summary(self, start: float, end: float) -> dict[str, float | None]:
-        judged = [cpu for ts, cpu in self.cpu_percent if start <= ts <= end]
-        return {"cpu_mean_percent": round(sum(judged) / len(judged), 1) if judged else None,
-                "cpu_max_percent": round(max(judged), 1) if judged else None,
-                "rss_max_mib": round(max(self.rss_mib), 1) if self.rss_mib else None}
-
-
-class Sampler(threading.Thread):
-    def __init__(self, processes: list[ProcessSamples]) -> None:
-        super().__init__(daemon=True)
-        self.processes = processes
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(1.0):
-            for process in self.processes:
-                process.sample()
+AFTER_FAILOVER_SECONDS = 60  # lag "after failover" = occurrences scheduled this long after the kill
 
 
 def python_child(process: ManagedProcess, timeout: float = 10.0) -> int:
@@ -171,12 +125,24 @@ async def create_all(server: str, token: str, count: int, burst: bool, concurren
 # --- judging ------------------------------------------------------------------------------------
 
 
+def slow_collections(log_path: Path) -> list[float]:
+    """Pauses of the full garbage collections the operator logged as slow (recurringjob.gctuning)."""
+    marker = "a full garbage collection stopped the operator for "
+    with contextlib.suppress(OSError), open(log_path, encoding="utf-8", errors="replace") as handle:
+        return [float(line.split(marker, 1)[1].split("s", 1)[0]) for line in handle if marker in line]
+    return []
+
+
+def operator_identities(replicas: int) -> list[str]:
+    return [OPERATOR] if replicas == 1 else [f"{OPERATOR}-{number}" for number in range(1, replicas + 1)]
+
+
 def operator_writes(entries: list[dict[str, Any]], window: tuple[float, float]) -> Counter[str]:
-    """The operator's mutating requests in the window by kind (steady state: not the first status
+    """The operators' mutating requests in the window by kind (steady state: not the first status
     write of each RecurringJob at startup; not Lease renewals, which do not scale with N)."""
     writes: Counter[str] = Counter()
     for entry in entries:
-        if (entry.get("client") != OPERATOR or entry.get("resource") == "leases"
+        if (not str(entry.get("client")).startswith(OPERATOR) or entry.get("resource") == "leases"
                 or not window[0] <= float(entry.get("ts") or 0) <= window[1]):
             continue
         sub = f"/{entry['subresource']}" if entry.get("subresource") else ""
@@ -184,17 +150,29 @@ def operator_writes(entries: list[dict[str, Any]], window: tuple[float, float]) 
     return writes
 
 
-def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float]) -> dict[str, Any]:
+def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float],
+          kill: Fault | None = None) -> dict[str, Any]:
     with open(audit_path, encoding="utf-8") as handle:
         entries = list(parse_audit_lines(handle))
     judged = [JudgedRecurringJob(NAMESPACE, str(recurringjob(i, burst)["metadata"]["name"]),
                                  str(recurringjob(i, burst)["spec"]["schedule"])) for i in range(count)]
-    verdict = compute_verdict(entries, judged, window[0], window[1], lease_name=LEASE)
+    faults = [kill] if kill is not None else []
+    verdict = compute_verdict(entries, judged, window[0], window[1], faults, lease_name=LEASE)
     writes = operator_writes(entries, window)
     launches = sum(count for kind, count in writes.items() if kind.startswith("create jobs 2"))
     total = sum(writes.values())
-    return {"verdict": verdict, "writes": writes, "operator_launches": launches,
-            "writes_per_launch": round(total / launches, 2) if launches else None}
+    result = {"verdict": verdict, "writes": writes, "operator_launches": launches,
+              "writes_per_launch": round(total / launches, 2) if launches else None}
+    if kill is not None:
+        # occurrences scheduled from the kill on: the takeover gap plus the new leader's catch-up
+        after = compute_verdict(entries, judged, math.ceil(kill.start),
+                                min(window[1], math.ceil(kill.start) + AFTER_FAILOVER_SECONDS), faults,
+                                lease_name=LEASE)
+        result["after_failover"] = {"failovers": verdict.failovers,
+                                    "judged_occurrences": after.judged_occurrences,
+                                    "missed": after.missed, "duplicates": after.duplicates,
+                                    "launch_lag_seconds": after.lateness_seconds}
+    return result
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -209,20 +187,27 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               file=sys.stderr)
         creation = asyncio.run(create_all(cluster.base_url, "admin", args.recurringjobs, args.burst))
         print(f"created in {creation:.1f}s ({args.recurringjobs / creation:.0f}/s)", file=sys.stderr)
-        kubeconfig = write_client_kubeconfig(cluster.kubeconfig, workdir / "operator.kubeconfig", OPERATOR)
-        argv = recurringjob_command("run", "--identity", OPERATOR, "--kubeconfig", str(kubeconfig),
-                                    "--lease-namespace", "default", "--health-port", "0",
-                                    "--metrics-port", "0", "--log-level", "WARNING", *args.operator_arg)
-        if args.profile:
-            argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate",
-                    "50", "--nonblocking", "-o", str(args.profile), "--", *argv]
+        identities = operator_identities(args.replicas)
         started = time.time()
-        operator = supervisor.start("operator", argv)
-        operator_samples = ProcessSamples(python_child(operator))
-        sampler = Sampler([operator_samples, server_samples])
+        replicas: dict[str, ManagedProcess] = {}
+        replica_samples: dict[str, ProcessSamples] = {}
+        for identity in identities:
+            kubeconfig = write_client_kubeconfig(cluster.kubeconfig, workdir / f"{identity}.kubeconfig",
+                                                 identity)
+            argv = recurringjob_command("run", "--identity", identity, "--kubeconfig", str(kubeconfig),
+                                        "--lease-namespace", "default", "--health-port", "0",
+                                        "--metrics-port", "0", "--log-level", "WARNING", *args.operator_arg)
+            if args.profile and identity == identities[0]:
+                argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate",
+                        "50", "--nonblocking", "-o", str(args.profile), "--", *argv]
+            replicas[identity] = supervisor.start(identity, argv)
+            replica_samples[identity] = ProcessSamples(python_child(replicas[identity]))
+        sampler = Sampler([*replica_samples.values(), server_samples])
         sampler.start()
         admin = ApiClient(cluster.base_url)
-        wait_until(lambda: lease_holder(admin, "default", LEASE) == OPERATOR, 120, 0.2, "the Lease")
+        first_leader = wait_until(lambda: lease_holder(admin, "default", LEASE) in replicas and
+                                  lease_holder(admin, "default", LEASE), 120, 0.2, "the Lease")
+        operator, operator_samples = replicas[first_leader], replica_samples[first_leader]
         leader_at = time.time()
         tail = AuditTail(cluster.audit_log(1))
         while len(tail.status_written) < args.recurringjobs and time.time() < leader_at + STARTUP_LIMIT:
@@ -232,20 +217,36 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         print(f"leader after {leader_at - started:.1f}s; first status of every RecurringJob after "
               f"{settled_at - leader_at:.1f}s more; running {args.minutes} min", file=sys.stderr)
         stop_at = settled_at + args.minutes * 60
+        kill_at = settled_at + args.kill_leader_at if args.kill_leader_at is not None else math.inf
+        kill: Fault | None = None
         while time.time() < stop_at:
-            time.sleep(min(10.0, max(0.0, stop_at - time.time())))
+            time.sleep(max(0.0, min(10.0, stop_at - time.time(), kill_at - time.time())))
+            if kill is None and time.time() >= kill_at:
+                kill, kill_at = Fault("kill-leader", time.time(), target=first_leader), math.inf
+                operator.kill()  # SIGKILL: no Lease release, the other replica waits out the Lease
+                print(f"  {time.time() - settled_at:5.0f}s  SIGKILLed the leader {first_leader}",
+                      file=sys.stderr)
             tail.read()
             print(f"  {time.time() - settled_at:5.0f}s  {tail.launches} Jobs created", file=sys.stderr)
         if args.profile:  # py-spy writes its file on SIGINT only (SIGTERM to the group would lose it)
-            os.kill(operator.pid, signal.SIGINT)
+            profiled = replicas[identities[0]]
+            os.kill(profiled.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                operator.popen.wait(60)
-        supervisor.stop("operator", grace=20)  # SIGTERM: the operator releases the Lease and exits
+                profiled.popen.wait(60)
+        # SIGTERM: an operator releases the Lease and exits
+        supervisor.stop_many([identity for identity in identities if replicas[identity].alive()], grace=20)
         sampler.stopping.set()
         window = (math.ceil(settled_at) + WARMUP_SECONDS, math.floor(stop_at) - TAIL_SECONDS)
-        result = judge(cluster.audit_log(1), args.recurringjobs, args.burst, window)
+        result = judge(cluster.audit_log(1), args.recurringjobs, args.burst, window, kill)
+        # the first leader's figures until its kill: the steady state, not the takeover
+        leader_window = (window[0], min(window[1], kill.start if kill is not None else math.inf))
         result |= {"creation_seconds": round(creation, 1), "window": window,
-                   "operator": operator_samples.summary(*window), "server": server_samples.summary(*window),
+                   "operator": operator_samples.summary(*leader_window),
+                   "followers": {identity: samples.summary(*leader_window)
+                                 for identity, samples in replica_samples.items()
+                                 if identity != first_leader},
+                   "server": server_samples.summary(*window),
+                   "slow_full_collections": slow_collections(supervisor.log_dir / f"{first_leader}.log"),
                    "leader_after_seconds": round(leader_at - started, 1),
                    "startup_seconds": round(settled_at - leader_at, 1)}
         return result
@@ -270,7 +271,7 @@ class AuditTail:
                 self.offset += len(line)
                 if b'"jobs"' in line and b'"create"' in line and b"scheduled-time" in line:
                     self.launches += 1
-                elif b'"status"' in line and OPERATOR.encode() in line:
+                elif b'"status"' in line and OPERATOR.encode() in line:  # any replica
                     self.status_written.add(str(json.loads(line).get("name")))
 
 
@@ -295,6 +296,10 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
         ("operator writes per launch", result["writes_per_launch"]),
         ("operator CPU mean / max (% of a core)", cpu(operator)),
         ("operator RSS max (MiB)", operator["rss_max_mib"]),
+        *((f"follower {identity} CPU mean / max, RSS max", f"{cpu(samples)}, {samples['rss_max_mib']}")
+          for identity, samples in result.get("followers", {}).items()),
+        ("leader's full GCs >= 0.5 s: count, max (s)",
+         f"{len(result['slow_full_collections'])}, {max(result['slow_full_collections'], default=None)}"),
         ("server CPU mean / max (% of a core)", cpu(server)),
         ("server RSS max (MiB)", server["rss_max_mib"]),
         ("RecurringJob creation (s)", result["creation_seconds"]),
@@ -302,6 +307,15 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
         ("first status of every RJ after (s)", result["startup_seconds"]),
         ("machine load (1/5 min)", " / ".join(f"{x:.2f}" for x in os.getloadavg()[:2])),
     ]
+    after = result.get("after_failover")
+    if after is not None:
+        failover = (after["failovers"] or [{}])[0]
+        rows += [("leader killed -> Lease taken over (s)", failover.get("takeover_after_s")),
+                 ("leader killed -> first launch (s)", failover.get("first_launch_after_s")),
+                 (f"after the kill ({AFTER_FAILOVER_SECONDS}s): occurrences", after["judged_occurrences"]),
+                 ("after the kill: missed / duplicates", f"{after['missed']} / {after['duplicates']}"),
+                 ("after the kill: lag p50 / p99 / max (s)",
+                  " / ".join(str(after["launch_lag_seconds"][k]) for k in ("p50", "p99", "max")))]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
@@ -313,7 +327,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
             "launch_lag_seconds": verdict.lateness_seconds, "writes_per_launch": result["writes_per_launch"],
             "writes": dict(result["writes"]), "operator": result["operator"], "server": result["server"],
             "creation_seconds": result["creation_seconds"], "startup_seconds": result["startup_seconds"],
-            "loadavg": os.getloadavg()[:2]}
+            "slow_full_collections": result["slow_full_collections"],
+            "replicas": args.replicas, "followers": result.get("followers", {}),
+            "after_failover": result.get("after_failover"), "loadavg": os.getloadavg()[:2]}
 
 
 def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = run) -> int:
@@ -326,7 +342,15 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
                         help="run the operator under py-spy; its collapsed stacks go to FILE")
     parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                         help="extra `recurringjob run` argument e.g. --operator-arg=--workers=32")
+    parser.add_argument("--replicas", type=int, default=1, help="operator replicas (default: %(default)s)")
+    parser.add_argument("--kill-leader-at", type=float, metavar="SECONDS",
+                        help="SIGKILL the leader this long into the run (after the 60s warm-up; 2+ replicas)")
     args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+    if args.kill_leader_at is not None and (args.replicas < 2
+                                            or not 0 <= args.kill_leader_at < args.minutes * 60):
+        parser.error("--kill-leader-at needs --replicas 2 or more and a time within --minutes")
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         result = runner(args, args.workdir)

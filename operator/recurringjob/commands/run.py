@@ -106,6 +106,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     import kopf
 
     from recurringjob.cache import Cache
+    from recurringjob.gctuning import GcTuning, log_slow_collection
     from recurringjob.handlers import WatchSink, build_registry, configure_settings
     from recurringjob.kube import KubeApi
     from recurringjob.launch import EventRecorder, Launcher
@@ -163,11 +164,14 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
         liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port else None,
     ), name="kopf")
     lease_task: asyncio.Task[None] | None = None
+    loop = asyncio.get_running_loop()
+    gc_tuning = GcTuning(tune=os.environ.get("RECURRINGJOB_GC_TUNING", "on") != "off",
+                         report=lambda pause, collected: loop.call_soon_threadsafe(
+                             log_slow_collection, pause, collected))
     try:
         ready_or_dead = asyncio.create_task(kopf_ready.wait())
         await asyncio.wait({ready_or_dead, kopf_task}, return_when=asyncio.FIRST_COMPLETED)
         ready_or_dead.cancel()
-        loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             # replaces Kopf's handlers: we release the Lease first, then stop Kopf ourselves
             loop.add_signal_handler(sig, stop.set)
@@ -175,6 +179,8 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             # a leader must not plan from empty caches (it would think live Jobs are missing):
             # list once before standing for election; the watches keep the caches current after
             await prime_cache(api, cache, namespaces)
+            # the primed caches are most of the heap: freeze them (see gctuning) before leading
+            gc_tuning.install()
             lease_task = asyncio.create_task(leadership.run(), name="leadership")
             stop_waiter = asyncio.create_task(stop.wait())
             await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -191,6 +197,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(kopf_task, 10)
         await api.close()
+        gc_tuning.uninstall()
         if metrics_server is not None:
             metrics_server.shutdown()
     failure = kopf_task.exception() if kopf_task.done() and not kopf_task.cancelled() else None

@@ -1,0 +1,56 @@
+"""CPU% and RSS of processes, sampled from /proc once a second (operator_bench)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ProcessSamples:
+    """CPU% (of one core) and RSS of one process, sampled once a second."""
+
+    pid: int
+    cpu_percent: list[tuple[float, float]] = field(default_factory=list)  # (wall time, %)
+    rss_mib: list[float] = field(default_factory=list)
+    _last: tuple[float, int] | None = None
+
+    def sample(self) -> None:
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return  # exited
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])  # utime + stime
+        now = time.monotonic()
+        if self._last is not None and now > self._last[0]:
+            self.cpu_percent.append((time.time(), 100.0 * (ticks - self._last[1]) / CLOCK_TICKS
+                                     / (now - self._last[0])))
+        self._last = (now, ticks)
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                self.rss_mib.append(int(line.split()[1]) / 1024)
+
+    def summary(self, start: float, end: float) -> dict[str, float | None]:
+        judged = [cpu for ts, cpu in self.cpu_percent if start <= ts <= end]
+        return {"cpu_mean_percent": round(sum(judged) / len(judged), 1) if judged else None,
+                "cpu_max_percent": round(max(judged), 1) if judged else None,
+                "rss_max_mib": round(max(self.rss_mib), 1) if self.rss_mib else None}
+
+
+class Sampler(threading.Thread):
+    def __init__(self, processes: list[ProcessSamples]) -> None:
+        super().__init__(daemon=True)
+        self.processes = processes
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(1.0):
+            for process in self.processes:
+                process.sample()
