@@ -44,10 +44,11 @@ tools: $(STAMP) $(HELM) $(PROMTOOL)
 	$(VENV)/bin/hadolint --version
 
 ## make test: lint, type-check and the whole suite (unit, e2e, short chaos runs)
+# Two workers: most tests wait on processes and sockets, so the suite takes about half the time.
 test: $(STAMP) tools
 	$(PY) -m ruff check operator tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(PY) -m ruff check operator tests bench
