@@ -11,13 +11,13 @@ They run one after another (2 cores): keep each around 30 s. `make chaos` is the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from leftovers import processes_mentioning
 
 RUN = Path(__file__).resolve().parent / "run.py"
 REPO = RUN.parents[2]
@@ -44,21 +44,6 @@ def run_harness(out: Path, faults: str, seed: int, *extra: str, duration: int = 
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=REPO, check=False)
     (out / "harness-output.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
     return result.returncode, result.stdout + result.stderr
-
-
-def leftover_processes(marker: Path) -> list[str]:
-    """Processes whose command line mentions this run's directory: there must be none."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(marker) in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
 
 
 def load_verdict(out: Path) -> dict[str, Any]:
@@ -98,7 +83,7 @@ def test_scenario_is_clean(fault: str, tmp_path: Path) -> None:
     if fault == "split-brain":
         assert any(client.startswith("rogue-") for client in _lease_writers(tmp_path)), "no second leader"
     assert (tmp_path / "audit.jsonl").stat().st_size > 0
-    assert leftover_processes(tmp_path) == []
+    assert processes_mentioning(tmp_path) == []
 
 
 def _lease_writers(out: Path) -> set[str]:
@@ -123,7 +108,7 @@ def test_naive_scheduler_duplicates_and_misses_are_caught(tmp_path: Path) -> Non
     assert verdict["missed"] > 0, verdict["reasons"]
     clients = {launch["client"] for dup in verdict["duplicate_details"] for launch in dup["launches"]}
     assert len(clients) >= 2, "duplicates should come from different replicas"
-    assert leftover_processes(tmp_path) == []
+    assert processes_mentioning(tmp_path) == []
 
 
 @pytest.mark.slow

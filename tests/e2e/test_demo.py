@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from leftovers import processes_mentioning
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def processes_mentioning(marker: Path) -> list[str]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if str(marker) in cmdline:
-            found.append(f"{entry.name}: {cmdline}")
-    return found
 
 
 def demo_command(workdir: Path, *extra: str) -> list[str]:
