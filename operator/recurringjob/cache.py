@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-NAME_LABEL = "recurringjob.dev/name"
+from recurringjob.jobs import NAME_LABEL
 
 Key = tuple[str, str]  # (namespace, name)
 Obj = Mapping[str, Any]

@@ -14,7 +14,8 @@ from typing import Any
 import kopf
 
 from recurringjob import GROUP, PLURAL, VERSION
-from recurringjob.cache import NAME_LABEL, Cache, key_of
+from recurringjob.cache import Cache, key_of
+from recurringjob.jobs import NAME_LABEL
 from recurringjob.metrics import Metrics
 from recurringjob.scheduler import Scheduler
 

@@ -18,12 +18,13 @@ from typing import Any, Protocol, TypeVar
 from recurringjob import GROUP, KIND, VERSION
 from recurringjob.cache import Cache
 from recurringjob.claim import NotLeader, backoff_delay
+from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION
 from recurringjob.kube import ApiError, KubeApi, events_path, job_path
 from recurringjob.metrics import Metrics
+from recurringjob.timeutil import format_rfc3339, parse_rfc3339
 
 log = logging.getLogger(__name__)
 
-SCHEDULED_TIME_ANNOTATION = "recurringjob.dev/scheduled-time"
 T = TypeVar("T")
 
 
@@ -56,14 +57,10 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _scheduled_time(job: Mapping[str, Any]) -> float | None:
     value = (_meta(job).get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION)
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else None
+        return parse_rfc3339(value).timestamp() if value else None
     except ValueError:
         return None
 
@@ -87,7 +84,7 @@ class EventRecorder:
         if len(self._last_posted) >= self.max_keys:
             self._last_posted.clear()
         self._last_posted[mute_key] = now
-        stamp = _now_rfc3339()
+        stamp = format_rfc3339(datetime.now(UTC))
         event = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"generateName": f"{meta.get('name')}.", "namespace": meta.get("namespace")},

@@ -33,9 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recurringjob.cron import Schedule, ScheduleError
+from recurringjob.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
 
-SCHEDULED_TIME_ANNOTATION = "recurringjob.dev/scheduled-time"
-NAME_LABEL = "recurringjob.dev/name"
 DEFAULT_LEASE_NAME = "recurringjob-operator"
 # Faults after which another replica has to take over (or the same one recover): failover gaps.
 LEADER_FAULTS = frozenset({"kill-leader", "pause-leader", "partition-leader", "devcluster-restart"})

@@ -65,7 +65,7 @@ async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
     from fnmatch import fnmatchcase
 
     from recurringjob import GROUP, PLURAL, VERSION
-    from recurringjob.cache import NAME_LABEL
+    from recurringjob.jobs import NAME_LABEL
     from recurringjob.kube import ApiError, job_path, list_objects, rj_path
 
     exact = [ns for ns in namespaces if not any(ch in ns for ch in GLOB_CHARS)]

@@ -94,9 +94,12 @@ class GarbageCollector:
 
     def _owner_check(self, _rk: RK, _ns: str, owner_uid: str) -> None:
         """A dependent went away: its owner may be a foreground deletion waiting for it."""
-        for rk, obj in self._objects_with_uid(owner_uid):
-            if "foregroundDeletion" in (obj["metadata"].get("finalizers") or ()):
-                self._foreground(rk, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        found = self.store.by_uid(owner_uid)  # an index lookup: this runs on every deletion
+        if found is None:
+            return
+        rk, owner = found
+        if "foregroundDeletion" in (owner["metadata"].get("finalizers") or ()):
+            self._foreground(rk, owner["metadata"].get("namespace", ""), owner["metadata"]["name"])
 
     def _orphan(self, rk: RK, ns: str, name: str) -> None:
         owner = self.store.peek(rk, ns, name)
@@ -133,9 +136,6 @@ class GarbageCollector:
             self._drop_finalizer(CRDS, crd, crds.CLEANUP_FINALIZER)
 
     # ---- helpers -------------------------------------------------------------------------------
-    def _objects_with_uid(self, uid: str) -> list[tuple[RK, Obj]]:
-        return [(rk, obj) for rk, obj in self.store.all_objects() if obj["metadata"]["uid"] == uid]
-
     def _owner_exists(self, dependent: Obj, ref: dict[str, Any]) -> bool:
         api_version = str(ref.get("apiVersion", ""))
         group = api_version.rpartition("/")[0] if "/" in api_version else ""

@@ -68,7 +68,7 @@ class Store:
         self.revision = 0
         self._objects: dict[RK, dict[Key, Obj]] = {}
         self._watches = WatchHub(history_limit)
-        self._owners = OwnerIndex()
+        self._index = OwnerIndex()  # owner uid -> dependents, uid -> key
         # Called synchronously after each commit (CRD serving, persistence, garbage collection).
         self.listeners: builtins.list[Callable[[Event], None]] = []
 
@@ -131,8 +131,7 @@ class Store:
             bucket.pop(key, None)
         else:
             bucket[key] = obj
-        if old is not None or obj["metadata"].get("ownerReferences"):
-            self._owners.update((rk, key), old, None if type_ == "DELETED" else obj)
+        self._index.update((rk, key), old, None if type_ == "DELETED" else obj)
         event = Event(self.revision, rk, type_, obj, old)
         self._watches.publish(event)
         for listener in self.listeners:
@@ -314,7 +313,7 @@ class Store:
     def dependents(self, owner_uid: str) -> builtins.list[tuple[RK, Obj]]:
         """Stored objects (shared) with an ownerReference to `owner_uid`."""
         found = []
-        for rk, (namespace, name) in self._owners.dependents(owner_uid):
+        for rk, (namespace, name) in self._index.dependents(owner_uid):
             obj = self.peek(rk, namespace, name)
             if obj is not None:
                 found.append((rk, obj))
@@ -322,6 +321,19 @@ class Store:
 
     def has_dependents(self, owner_uid: str) -> bool:
         return bool(self.dependents(owner_uid))
+
+    def by_uid(self, uid: str) -> tuple[RK, Obj] | None:
+        """The stored object (shared) whose metadata.uid is `uid`, found by index, or None."""
+        key = self._index.key_of(uid)
+        if key is None:
+            return None
+        rk, (namespace, name) = key
+        obj = self.peek(rk, namespace, name)
+        return (rk, obj) if obj is not None and obj["metadata"].get("uid") == uid else None
+
+    def index_sizes(self) -> tuple[int, int]:
+        """(owner uids with dependents, objects indexed by uid); see ownership.OwnerIndex."""
+        return self._index.size()
 
     # ---- watching ------------------------------------------------------------------------------
     def subscribe(
@@ -369,11 +381,11 @@ class Store:
     def load(self, revision: int, objects: builtins.list[tuple[RK, Obj]]) -> None:
         """Restore state (journal.py); history starts empty, so older watches get 410."""
         self._objects = {}
-        self._owners.clear()
+        self._index.clear()
         for rk, obj in objects:
             meta = obj["metadata"]
             key = (meta.get("namespace", ""), meta["name"])
             self._objects.setdefault(rk, {})[key] = obj
-            self._owners.update((rk, key), None, obj)
+            self._index.update((rk, key), None, obj)
         self.revision = revision
         self._watches.reset(revision)
