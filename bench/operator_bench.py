@@ -163,6 +163,15 @@ def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float]
     total = sum(writes.values())
     result = {"verdict": verdict, "writes": writes, "operator_launches": launches,
               "writes_per_launch": round(total / launches, 2) if launches else None}
+    pruning = pruning_window(entries, window)
+    if pruning is not None:
+        steady = compute_verdict(entries, judged, pruning[0], pruning[1], faults, lease_name=LEASE)
+        pruned = operator_writes(entries, pruning)
+        deletes = sum(n for kind, n in pruned.items() if kind.startswith("delete jobs 2"))
+        result["pruning"] = {"window": pruning, "judged_occurrences": steady.judged_occurrences,
+                             "missed": steady.missed, "duplicates": steady.duplicates,
+                             "launch_lag_seconds": steady.lateness_seconds,
+                             "job_deletes_per_second": round(deletes / max(1, pruning[1] - pruning[0]), 1)}
     if kill is not None:
         # occurrences scheduled from the kill on: the takeover gap plus the new leader's catch-up
         after = compute_verdict(entries, judged, math.ceil(kill.start),
@@ -173,6 +182,15 @@ def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float]
                                     "missed": after.missed, "duplicates": after.duplicates,
                                     "launch_lag_seconds": after.lateness_seconds}
     return result
+
+
+def pruning_window(entries: list[dict[str, Any]], window: tuple[float, float]) -> tuple[int, int] | None:
+    """The part of the judged window after history pruning began (the steady state: from each
+    RecurringJob's 4th launch on, the operator deletes a finished Job per launch), or None."""
+    deletes = [float(entry["ts"]) for entry in entries
+               if str(entry.get("client")).startswith(OPERATOR) and entry.get("verb") == "delete"
+               and entry.get("resource") == "jobs" and window[0] <= float(entry.get("ts") or 0) <= window[1]]
+    return (math.ceil(min(deletes)), int(window[1])) if deletes else None
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -246,6 +264,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                  for identity, samples in replica_samples.items()
                                  if identity != first_leader},
                    "server": server_samples.summary(*window),
+                   **({"pruning_operator": operator_samples.summary(*result["pruning"]["window"]),
+                       "pruning_server": server_samples.summary(*result["pruning"]["window"])}
+                      if "pruning" in result else {}),
                    "slow_full_collections": slow_collections(supervisor.log_dir / f"{first_leader}.log"),
                    "leader_after_seconds": round(leader_at - started, 1),
                    "startup_seconds": round(settled_at - leader_at, 1)}
@@ -307,6 +328,20 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
         ("first status of every RJ after (s)", result["startup_seconds"]),
         ("machine load (1/5 min)", " / ".join(f"{x:.2f}" for x in os.getloadavg()[:2])),
     ]
+    pruning = result.get("pruning")
+    if pruning is not None:  # the steady state: a Job deleted (history pruning) per launch
+        rows += [("steady state (pruning) window", f"{pruning['window'][1] - pruning['window'][0]}s"),
+                 ("  occurrences, missed / duplicates",
+                  f"{pruning['judged_occurrences']}, {pruning['missed']} / {pruning['duplicates']}"),
+                 ("  launch lag p50 / p99 / max (s)",
+                  " / ".join(str(pruning["launch_lag_seconds"][k]) for k in ("p50", "p99", "max"))),
+                 ("  Job deletes/s", pruning["job_deletes_per_second"]),
+                 ("  operator CPU mean / max, RSS max",
+                  f"{cpu(result['pruning_operator'])}, {result['pruning_operator']['rss_max_mib']}"),
+                 ("  server CPU mean / max, RSS max",
+                  f"{cpu(result['pruning_server'])}, {result['pruning_server']['rss_max_mib']}")]
+    else:
+        rows.append(("steady state (pruning) window", "none: no Job deleted in the judged window"))
     after = result.get("after_failover")
     if after is not None:
         failover = (after["failovers"] or [{}])[0]
@@ -329,7 +364,9 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
             "creation_seconds": result["creation_seconds"], "startup_seconds": result["startup_seconds"],
             "slow_full_collections": result["slow_full_collections"],
             "replicas": args.replicas, "followers": result.get("followers", {}),
-            "after_failover": result.get("after_failover"), "loadavg": os.getloadavg()[:2]}
+            "after_failover": result.get("after_failover"), "loadavg": os.getloadavg()[:2],
+            "pruning": result.get("pruning"), "pruning_operator": result.get("pruning_operator"),
+            "pruning_server": result.get("pruning_server")}
 
 
 def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = run) -> int:
