@@ -48,6 +48,13 @@ def is_finished(job: Obj) -> bool:
     return False
 
 
+def active_names(status: Mapping[str, Any]) -> set[str]:
+    """Names of the Jobs in a status' `active` list (unreadable entries ignored)."""
+    active = status.get("active")
+    return {str(ref["name"]) for ref in active if isinstance(ref, Mapping) and ref.get("name")} \
+        if isinstance(active, list) else set()
+
+
 class Cache:
     """RecurringJobs by key and their Jobs by owner key."""
 
@@ -57,6 +64,8 @@ class Cache:
         # uids of deleted RecurringJobs: a late write response must not resurrect one
         self._deleted: dict[str, None] = {}
         self._tombstones = tombstones
+        # names of finished Jobs deleted while their owner's status still lists them as active
+        self._gone: dict[Key, set[str]] = {}
 
     # RecurringJobs
     def put_recurringjob(self, rj: Obj) -> bool:
@@ -65,6 +74,8 @@ class Cache:
         if (rj.get("metadata") or {}).get("uid") in self._deleted or not _is_newer(self._rjs.get(key), rj):
             return False
         self._rjs[key] = rj
+        if key in self._gone:
+            self._forget_booked_tombstones(key, rj)
         return True
 
     def drop_recurringjob(self, key: Key, uid: str | None = None) -> None:
@@ -76,6 +87,7 @@ class Cache:
             if held is not None and (held.get("metadata") or {}).get("uid") != uid:
                 return  # the deletion is of an older incarnation
         self._rjs.pop(key, None)
+        self._gone.pop(key, None)
 
     def recurringjob(self, key: Key) -> Obj | None:
         return self._rjs.get(key)
@@ -98,6 +110,7 @@ class Cache:
         if not _is_newer(previous, job):
             return previous, False
         jobs[name] = job
+        self._gone.get(owner, set()).discard(name)
         return previous, True
 
     def drop_job(self, job: Obj) -> None:
@@ -109,10 +122,38 @@ class Cache:
         if jobs is None or name not in jobs:
             return
         uid = (job.get("metadata") or {}).get("uid")
-        if uid and (jobs[name].get("metadata") or {}).get("uid") not in (uid, None):
+        held = jobs[name]
+        if uid and (held.get("metadata") or {}).get("uid") not in (uid, None):
             return  # a recreated Job of the same name: keep it
+        final = job if is_finished(job) else held
+        if is_finished(final) and name in self._claimed_names(owner):
+            # Deleted before its finish was booked (ttlSecondsAfterFinished: 0, a quick kubectl
+            # delete): without its final state plan() would take it for a claimed Job that was never
+            # created and run the occurrence again. Keep it, marked as deleted, until booked.
+            metadata = dict(final.get("metadata") or {})
+            metadata.setdefault("deletionTimestamp", metadata.get("creationTimestamp") or "deleted")
+            jobs[name] = {**final, "metadata": metadata}
+            self._gone.setdefault(owner, set()).add(name)
+            return
         del jobs[name]
         if not jobs:
+            del self._jobs[owner]
+
+    def _claimed_names(self, owner: Key) -> set[str]:
+        """Names in the cached owner's status.active (claimed and not yet booked as finished)."""
+        return active_names((self._rjs.get(owner) or {}).get("status") or {})
+
+    def _forget_booked_tombstones(self, owner: Key, rj: Obj) -> None:
+        """Deleted Jobs whose finish the owner's status has booked (left `active`) are gone for good."""
+        claimed = self._claimed_names(owner)
+        gone = self._gone[owner]
+        jobs = self._jobs.get(owner) or {}
+        for name in [name for name in gone if name not in claimed]:
+            gone.discard(name)
+            jobs.pop(name, None)
+        if not gone:
+            del self._gone[owner]
+        if owner in self._jobs and not jobs:
             del self._jobs[owner]
 
     def drop_job_named(self, owner: Key, name: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.cache import Cache, Key, is_finished, owner_key
+from recurringjob.cache import Cache, Key, active_names, is_finished, owner_key
 from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
 from recurringjob.kube import ApiError, KubeApi, job_path
 from recurringjob.launch import DecisionLike, Launcher, job_finished_facts
@@ -32,13 +32,6 @@ log = logging.getLogger(__name__)
 PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
 
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
-
-
-def active_names(status: Mapping[str, Any]) -> set[str]:
-    """Names of the Jobs in a status' `active` list (unreadable entries ignored)."""
-    active = status.get("active")
-    return {str(ref["name"]) for ref in active if isinstance(ref, Mapping) and ref.get("name")} \
-        if isinstance(active, list) else set()
 
 
 def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
