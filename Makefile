@@ -48,7 +48,7 @@ tools: $(STAMP) $(HELM) $(PROMTOOL)
 test: $(STAMP) tools
 	$(PY) -m ruff check operator tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(PY) -m ruff check operator tests bench
