@@ -17,22 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faults_plan import ALL_FAULTS
 from leftovers import processes_mentioning
 
 RUN = Path(__file__).resolve().parent / "run.py"
 REPO = RUN.parents[2]
 
-SCENARIOS = (
-    "kill-leader",
-    "pause-leader",
-    "partition-leader",
-    "split-brain",
-    "api-errors",
-    "watch-drops",
-    "slow-api",
-    "status-race",
-    "devcluster-restart",
-)
+SCENARIOS = ALL_FAULTS  # one short run per fault the harness knows: a new fault gets its test
 
 
 def run_harness(out: Path, faults: str, seed: int, *extra: str, duration: int = 25) -> tuple[int, str]:
