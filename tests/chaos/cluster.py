@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recurringjob.supervise import (
+from recurringjob.evidence.supervise import (
     ApiClient,
     DevClusterProcess,
     ManagedProcess,
@@ -25,7 +25,7 @@ from recurringjob.supervise import (
     wait_until,
     write_client_kubeconfig,
 )
-from recurringjob.verdict import JudgedRecurringJob
+from recurringjob.evidence.verdict import JudgedRecurringJob
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "recurringjob.yaml"

@@ -18,8 +18,8 @@ from typing import Any
 
 from cluster import ROGUE_LEASE_NAME, ChaosCluster, LeaseTimings, Replica
 from recurringjob.devcluster.faultclient import FaultClient
-from recurringjob.supervise import ApiClient
-from recurringjob.verdict import Fault
+from recurringjob.evidence.supervise import ApiClient
+from recurringjob.evidence.verdict import Fault
 
 # Faults done at a moment, for a while.
 TIMED_FAULTS = (

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from recurringjob.supervise import ApiClient, kubeconfig_server
-from recurringjob.verdict import NAME_LABEL, SCHEDULED_TIME_ANNOTATION, format_time, parse_time
-from recurringjob.verdict import schedule_times_between as schedule_times
+from recurringjob.evidence.supervise import ApiClient, kubeconfig_server
+from recurringjob.evidence.verdict import NAME_LABEL, SCHEDULED_TIME_ANNOTATION, format_time, parse_time
+from recurringjob.evidence.verdict import schedule_times_between as schedule_times
 
 RJ_API = "/apis/recurringjob.dev/v1alpha1"
 

@@ -37,15 +37,15 @@ from faults_plan import (
     parse_faults,
     plan_faults,
 )
-from recurringjob.final_status import last_successful_mismatches
-from recurringjob.verdict import (
+from recurringjob.evidence.final_status import last_successful_mismatches
+from recurringjob.evidence.verdict import (
     Fault,
     JudgedRecurringJob,
     compute_verdict,
     parse_audit_lines,
     schedule_times_between,
 )
-from recurringjob.verdict_report import render
+from recurringjob.evidence.verdict_report import render
 from rich.console import Console
 
 START_MONOTONIC = time.monotonic()

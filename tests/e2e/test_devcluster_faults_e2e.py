@@ -13,7 +13,7 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from recurringjob.devcluster.faults import FaultClient
-from recurringjob.supervise import DevClusterProcess, Supervisor, write_client_kubeconfig
+from recurringjob.evidence.supervise import DevClusterProcess, Supervisor, write_client_kubeconfig
 
 NAMESPACE = "default"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
-from recurringjob.supervise import DevClusterProcess, Supervisor, wait_until
+from recurringjob.evidence.supervise import DevClusterProcess, Supervisor, wait_until
 
 DURATION = "devcluster.recurringjob.dev/duration"
 OUTCOME = "devcluster.recurringjob.dev/outcome"

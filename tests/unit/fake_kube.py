@@ -10,7 +10,7 @@ import copy
 import itertools
 from typing import Any
 
-from recurringjob.kube import ApiError, NotLeader
+from recurringjob.runtime.kube import ApiError, NotLeader
 
 
 class FakeKube:

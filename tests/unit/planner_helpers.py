@@ -6,7 +6,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.planner import Decision, plan
+from recurringjob.core.planner import Decision, plan
 
 
 def utc(text: str) -> datetime:

@@ -25,7 +25,7 @@ from packaging_tools import (
     run,
     tool,
 )
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.metrics import Metrics
 
 REQUIRED_ALERTS = {
     "RecurringJobOperatorDown", "RecurringJobOperatorNoLeader", "RecurringJobOperatorMultipleLeaders",

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 from planner_helpers import make_rj, utc
-from recurringjob.cache import Cache
-from recurringjob.jobs import NAME_LABEL
-from recurringjob.planner import plan
+from recurringjob.core.jobs import NAME_LABEL
+from recurringjob.core.planner import plan
+from recurringjob.runtime.cache import Cache
 
 T = "2024-01-01T10:00:00Z"
 NOW = "2024-01-01T10:00:05Z"

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recurringjob.final_status import last_successful_mismatches
-from recurringjob.verdict import (
+from recurringjob.evidence.final_status import last_successful_mismatches
+from recurringjob.evidence.verdict import (
     Fault,
     JudgedRecurringJob,
     compute_verdict,

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 from fake_kube import FakeKube
-from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
-from recurringjob.kube import ApiError, rj_path
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
+from recurringjob.runtime.kube import ApiError, rj_path
+from recurringjob.runtime.metrics import Metrics
 
 PATH = rj_path("default", "backup")
 
@@ -99,7 +99,7 @@ def test_the_guard_is_checked_again_right_before_the_request_is_written() -> Non
     """A leader that lost its proof while waiting (busy pool, busy loop, SIGSTOP) sends nothing."""
     from aiohttp import web
     from kubernetes.aio.client.configuration import Configuration
-    from recurringjob.kube import KubeApi, NotLeader
+    from recurringjob.runtime.kube import KubeApi, NotLeader
 
     received: list[str] = []
 

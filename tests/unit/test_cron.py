@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from recurringjob.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
 
 
 def utc(text: str) -> datetime:

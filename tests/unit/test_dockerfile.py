@@ -129,7 +129,7 @@ def test_wheel_builds_from_the_docker_build_context(tmp_path: Path) -> None:
             (context / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, context / rel)
     assert (context / "pyproject.toml").is_file()
-    assert (context / "operator" / "recurringjob" / "cli.py").is_file()
+    assert (context / "operator" / "recurringjob" / "cli" / "__init__.py").is_file()
     assert not (context / "tests").exists() and not (context / "charts").exists()
     out = tmp_path / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", out, context])
@@ -138,6 +138,7 @@ def test_wheel_builds_from_the_docker_build_context(tmp_path: Path) -> None:
         names = zf.namelist()
         (entry_points,) = [n for n in names if n.endswith("entry_points.txt")]
         scripts = zf.read(entry_points).decode()
-    assert "recurringjob/cli.py" in names and "recurringjob/commands/run.py" in names
+    assert "recurringjob/cli/__init__.py" in names and "recurringjob/cli/run.py" in names
+    assert "recurringjob/core/planner.py" in names and "recurringjob/runtime/scheduler.py" in names
     assert "recurringjob = recurringjob.cli:main" in scripts
-    assert "kubectl-recurringjob = recurringjob.plugin:main" in scripts
+    assert "kubectl-recurringjob = recurringjob.cli.plugin:main" in scripts

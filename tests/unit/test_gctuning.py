@@ -6,7 +6,7 @@ import gc
 from collections.abc import Iterator
 
 import pytest
-from recurringjob.gctuning import GcTuning
+from recurringjob.runtime.gctuning import GcTuning
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 import re
 from datetime import UTC, datetime
 
-from recurringjob.jobs import build_job, job_name, scheduled_time_from_name
+from recurringjob.core.jobs import build_job, job_name, scheduled_time_from_name
 
 T = datetime(2024, 3, 10, 7, 0, tzinfo=UTC)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

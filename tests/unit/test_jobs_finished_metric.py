@@ -7,12 +7,12 @@ import asyncio
 from typing import Any
 
 from fake_kube import FakeKube
-from recurringjob.cache import Cache
-from recurringjob.handlers import WatchSink
-from recurringjob.kube import ApiError, rj_path
-from recurringjob.launch import EventRecorder, Launcher
-from recurringjob.metrics import Metrics
-from recurringjob.scheduler import Scheduler
+from recurringjob.runtime.cache import Cache
+from recurringjob.runtime.handlers import WatchSink
+from recurringjob.runtime.kube import ApiError, rj_path
+from recurringjob.runtime.launch import EventRecorder, Launcher
+from recurringjob.runtime.metrics import Metrics
+from recurringjob.runtime.scheduler import Scheduler
 
 NAME = "nightly"
 JOB = f"{NAME}-1893456000"  # occurrence 2030-01-01T00:00:00Z

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from kubernetes.aio.client.configuration import Configuration
-from recurringjob.kube import KubeApi
+from recurringjob.runtime.kube import KubeApi
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
                    "ALL_PROXY", "all_proxy")

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from fake_kube import FakeKube
-from recurringjob.cache import Cache
-from recurringjob.claim import NotLeader
-from recurringjob.kube import ApiError, events_path, job_path, rj_path
-from recurringjob.launch import EventRecorder, Launcher, job_finished_facts
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.cache import Cache
+from recurringjob.runtime.claim import NotLeader
+from recurringjob.runtime.kube import ApiError, events_path, job_path, rj_path
+from recurringjob.runtime.launch import EventRecorder, Launcher, job_finished_facts
+from recurringjob.runtime.metrics import Metrics
 
 T = datetime(2030, 1, 1, 0, 1, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from fake_kube import FakeKube
-from recurringjob.kube import ApiError, lease_path
-from recurringjob.leadership import Leadership
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.kube import ApiError, lease_path
+from recurringjob.runtime.leadership import Leadership
+from recurringjob.runtime.metrics import Metrics
 
 LEASE = lease_path("ops", "rj-lease")
 

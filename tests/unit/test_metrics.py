@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from prometheus_client import generate_latest
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.metrics import Metrics
 
 DESIGN = Path(__file__).resolve().parents[2] / "docs" / "design.md"
 

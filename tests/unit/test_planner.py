@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from planner_helpers import make_job, make_rj, step, utc
-from recurringjob.planner import plan
+from recurringjob.core.planner import plan
 
 
 def status_at(cursor: str, schedule: str = "0 * * * *", zone: str = "", **extra: Any) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planner_helpers import make_job, make_rj
-from recurringjob.cron import Schedule
-from recurringjob.planner import plan
-from recurringjob.planner_status import parse_time
+from recurringjob.core.cron import Schedule
+from recurringjob.core.planner import plan
+from recurringjob.core.planner_status import parse_time
 
 ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Apia"]
 SCHEDULES = [

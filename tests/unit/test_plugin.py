@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from recurringjob import plugin
+from recurringjob.cli import plugin
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -112,7 +112,7 @@ def test_unknown_context_and_bad_usage(tmp_path: Path) -> None:
 
 
 def test_namespace_comes_from_the_context(tmp_path: Path) -> None:
-    from recurringjob.plugin_client import Client
+    from recurringjob.cli.plugin_client import Client
 
     kubeconfig = tmp_path / "config"
     kubeconfig.write_text(KUBECONFIG.format(port=closed_port()))

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fake_kube import FakeKube
-from recurringjob.cache import Cache
-from recurringjob.kube import job_path, rj_path
-from recurringjob.launch import EventRecorder, Launcher
-from recurringjob.metrics import Metrics
-from recurringjob.planner import Decision
-from recurringjob.scheduler import Scheduler
+from recurringjob.core.planner import Decision
+from recurringjob.runtime.cache import Cache
+from recurringjob.runtime.kube import job_path, rj_path
+from recurringjob.runtime.launch import EventRecorder, Launcher
+from recurringjob.runtime.metrics import Metrics
+from recurringjob.runtime.scheduler import Scheduler
 
 
 def wait_decision(**kwargs: Any) -> Decision:

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from recurringjob.timeutil import (
+from recurringjob.core.timeutil import (
     format_rfc3339,
     from_epoch_seconds,
     parse_duration,

@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.kube import ApiError, KubeApi, lease_path
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.kube import ApiError, KubeApi, lease_path
+from recurringjob.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

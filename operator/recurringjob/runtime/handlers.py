@@ -14,10 +14,10 @@ from typing import Any
 import kopf
 
 from recurringjob import GROUP, PLURAL, VERSION
-from recurringjob.cache import Cache, key_of
-from recurringjob.jobs import NAME_LABEL
-from recurringjob.metrics import Metrics
-from recurringjob.scheduler import Scheduler
+from recurringjob.core.jobs import NAME_LABEL
+from recurringjob.runtime.cache import Cache, key_of
+from recurringjob.runtime.metrics import Metrics
+from recurringjob.runtime.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The final-status check of a chaos run: lost status updates leave a wrong lastSuccessfulTime.
 
-Pure, like `recurringjob.verdict`; the objects are read through the API at the very end, once
+Pure, like `recurringjob.evidence.verdict`; the objects are read through the API at the very end, once
 nothing runs any more (a lost update stays lost: nothing later would repair it).
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from recurringjob.verdict import NAME_LABEL, format_time, parse_time
+from recurringjob.evidence.verdict import NAME_LABEL, format_time, parse_time
 
 
 def last_successful_mismatches(

@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from recurringjob.cron import Schedule, ScheduleError
-from recurringjob.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
+from recurringjob.core.cron import Schedule, ScheduleError
+from recurringjob.core.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
 
 DEFAULT_LEASE_NAME = "recurringjob-operator"
 # Faults after which another replica has to take over (or the same one recover): failover gaps.

@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob import GROUP
+from recurringjob.cli.plugin_client import Client, PluginError
 from recurringjob.errors import UserError
-from recurringjob.plugin_client import Client, PluginError
 
 PROG = "kubectl recurringjob"
 Row = Sequence[str]
@@ -74,7 +74,7 @@ def table(header: Row, rows: Sequence[Row]) -> str:
 
 def schedule_of(rj: Mapping[str, Any]) -> Any:
     """The RecurringJob's cron.Schedule (raises cron.ScheduleError on a bad spec)."""
-    from recurringjob.cron import Schedule
+    from recurringjob.core.cron import Schedule
 
     spec = rj.get("spec") or {}
     status = rj.get("status") or {}
@@ -110,7 +110,7 @@ def job_outcome(job: Mapping[str, Any]) -> tuple[str, datetime | None]:
 
 
 def scheduled_time_of(job: Mapping[str, Any], rj_name: str) -> datetime | None:
-    from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+    from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
 
     meta = job.get("metadata") or {}
     annotated = parse_time((meta.get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION))
@@ -146,7 +146,7 @@ def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
 
 
 def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
-    from recurringjob.cron import ScheduleError
+    from recurringjob.core.cron import ScheduleError
 
     rj = client.get_rj(args.name)
     spec, status = rj.get("spec") or {}, rj.get("status") or {}
@@ -171,7 +171,7 @@ def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
 
 
 def cmd_why(client: Client, args: argparse.Namespace, now: datetime) -> str:
-    from recurringjob.planner import plan
+    from recurringjob.core.planner import plan
 
     rj = client.get_rj(args.name)
     decision = plan(rj, client.owned_jobs(rj), now)

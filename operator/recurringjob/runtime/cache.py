@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from recurringjob.jobs import NAME_LABEL
+from recurringjob.core.jobs import NAME_LABEL
 
 Key = tuple[str, str]  # (namespace, name)
 Obj = Mapping[str, Any]

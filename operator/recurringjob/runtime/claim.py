@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from recurringjob.kube import ApiError, KubeApi, NotLeader, rj_path
-from recurringjob.metrics import Metrics
+from recurringjob.runtime.kube import ApiError, KubeApi, NotLeader, rj_path
+from recurringjob.runtime.metrics import Metrics
 
 __all__ = ["ClaimConflict", "NotLeader", "RecurringJobGone", "backoff_delay", "claim", "read_recurringjob"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from recurringjob.cron import Schedule, ScheduleError, cached_schedule
-from recurringjob.jobs import build_job, job_name
-from recurringjob.planner_status import (
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core.jobs import build_job, job_name
+from recurringjob.core.planner_status import (
     Bookkeeping,
     InvalidSpec,
     Spec,
@@ -26,7 +26,7 @@ from recurringjob.planner_status import (
     read_spec,
     set_condition,
 )
-from recurringjob.timeutil import format_rfc3339, to_utc, truncate_to_second
+from recurringjob.core.timeutil import format_rfc3339, to_utc, truncate_to_second
 
 TOO_MANY_MISSED = 100  # CronJob's threshold for the TooManyMissedTimes warning
 MISSED_COUNT_CAP = 1000  # cron occurrences are counted by iteration, at most this many per decision

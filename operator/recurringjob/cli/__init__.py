@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from recurringjob.errors import UserError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("recurringjob.commands.run", "run the operator (in-cluster config or KUBECONFIG)"),
-    "plan": ("recurringjob.commands.plan", "dry-run the planner on a RecurringJob file: what now, and why?"),
-    "next": ("recurringjob.commands.next", "print the upcoming fire times of a schedule"),
+    "run": ("recurringjob.cli.run", "run the operator (in-cluster config or KUBECONFIG)"),
+    "plan": ("recurringjob.cli.plan", "dry-run the planner on a RecurringJob file: what now, and why?"),
+    "next": ("recurringjob.cli.next", "print the upcoming fire times of a schedule"),
     "devcluster": ("recurringjob.devcluster.cli", "serve an embedded Kubernetes API server (dev, tests)"),
-    "demo": ("recurringjob.demo", "dev cluster + 3 replicas + examples + faults, with a live view"),
+    "demo": ("recurringjob.cli.demo", "dev cluster + 3 replicas + examples + faults, with a live view"),
 }
 
 

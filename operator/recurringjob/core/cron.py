@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
-from recurringjob.timeutil import from_epoch_seconds, parse_duration, to_epoch_seconds
+from recurringjob.core.timeutil import from_epoch_seconds, parse_duration, to_epoch_seconds
 
 INVALID_SCHEDULE = "InvalidSchedule"
 UNKNOWN_TIME_ZONE = "UnknownTimeZone"

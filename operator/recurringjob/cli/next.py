@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from recurringjob.commands.plan import find_recurring_job, load_objects, parse_now
-from recurringjob.cron import Schedule, ScheduleError
+from recurringjob.cli.plan import find_recurring_job, load_objects, parse_now
+from recurringjob.core.cron import Schedule, ScheduleError
+from recurringjob.core.planner_status import parse_time
+from recurringjob.core.timeutil import format_rfc3339
 from recurringjob.errors import UserError
-from recurringjob.planner_status import parse_time
-from recurringjob.timeutil import format_rfc3339
 
 
 def _count(value: str) -> int:

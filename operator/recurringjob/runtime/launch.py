@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from recurringjob import GROUP, KIND, VERSION
-from recurringjob.cache import Cache
-from recurringjob.claim import NotLeader, backoff_delay
-from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION
-from recurringjob.kube import ApiError, KubeApi, events_path, job_path
-from recurringjob.metrics import Metrics
-from recurringjob.timeutil import format_rfc3339, parse_rfc3339
+from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION
+from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
+from recurringjob.runtime.cache import Cache
+from recurringjob.runtime.claim import NotLeader, backoff_delay
+from recurringjob.runtime.kube import ApiError, KubeApi, events_path, job_path
+from recurringjob.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

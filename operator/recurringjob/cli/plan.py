@@ -16,10 +16,10 @@ from typing import Any
 import yaml
 
 from recurringjob import KIND
+from recurringjob.core.jobs import NAME_LABEL
+from recurringjob.core.planner import plan
+from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339, to_utc
 from recurringjob.errors import UserError
-from recurringjob.jobs import NAME_LABEL
-from recurringjob.planner import plan
-from recurringjob.timeutil import format_rfc3339, parse_rfc3339, to_utc
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

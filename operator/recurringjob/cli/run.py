@@ -65,8 +65,8 @@ async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
     from fnmatch import fnmatchcase
 
     from recurringjob import GROUP, PLURAL, VERSION
-    from recurringjob.jobs import NAME_LABEL
-    from recurringjob.kube import ApiError, job_path, list_objects, rj_path
+    from recurringjob.core.jobs import NAME_LABEL
+    from recurringjob.runtime.kube import ApiError, job_path, list_objects, rj_path
 
     exact = [ns for ns in namespaces if not any(ch in ns for ch in GLOB_CHARS)]
     scopes = exact if namespaces and len(exact) == len(namespaces) else [""]
@@ -98,21 +98,21 @@ def main(args: argparse.Namespace) -> int:
     # Kopf logs every watch event at DEBUG/INFO; at 10k objects that is the operator's main CPU cost
     logging.getLogger("kopf").setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # every liveness probe otherwise
-    from recurringjob.kube import default_identity
+    from recurringjob.runtime.kube import default_identity
     return asyncio.run(run_operator(args, identity=args.identity or default_identity()))
 
 
 async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     import kopf
 
-    from recurringjob.cache import Cache
-    from recurringjob.gctuning import GcTuning, log_slow_collection
-    from recurringjob.handlers import WatchSink, build_registry, configure_settings
-    from recurringjob.kube import KubeApi
-    from recurringjob.launch import EventRecorder, Launcher
-    from recurringjob.leadership import Leadership
-    from recurringjob.metrics import Metrics
-    from recurringjob.scheduler import Scheduler
+    from recurringjob.runtime.cache import Cache
+    from recurringjob.runtime.gctuning import GcTuning, log_slow_collection
+    from recurringjob.runtime.handlers import WatchSink, build_registry, configure_settings
+    from recurringjob.runtime.kube import KubeApi
+    from recurringjob.runtime.launch import EventRecorder, Launcher
+    from recurringjob.runtime.leadership import Leadership
+    from recurringjob.runtime.metrics import Metrics
+    from recurringjob.runtime.scheduler import Scheduler
 
     api = await KubeApi.from_environment(kubeconfig=args.kubeconfig, context=args.context,
                                          user_agent=f"recurringjob-operator/{identity}",

@@ -17,8 +17,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from recurringjob.verdict import JudgedRecurringJob, job_launches, parse_audit_lines
-from recurringjob.verdict_report import plain, render
+from recurringjob.evidence.verdict import JudgedRecurringJob, job_launches, parse_audit_lines
+from recurringjob.evidence.verdict_report import plain, render
 
 
 def _clock(ts: float) -> str:

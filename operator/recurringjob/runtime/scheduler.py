@@ -20,12 +20,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.cache import Cache, Key, active_names, is_finished, owner_key
-from recurringjob.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
-from recurringjob.kube import ApiError, KubeApi, job_path
-from recurringjob.launch import DecisionLike, Launcher, job_finished_facts
-from recurringjob.metrics import Metrics
-from recurringjob.planner_status import InvalidSpec, parse_time, read_spec
+from recurringjob.core.planner_status import InvalidSpec, parse_time, read_spec
+from recurringjob.runtime.cache import Cache, Key, active_names, is_finished, owner_key
+from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
+from recurringjob.runtime.kube import ApiError, KubeApi, job_path
+from recurringjob.runtime.launch import DecisionLike, Launcher, job_finished_facts
+from recurringjob.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class Scheduler:
                  clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC)):
         if plan is None:
-            from recurringjob.planner import plan as planner_plan
+            from recurringjob.core.planner import plan as planner_plan
             plan = planner_plan
         self.cache = cache
         self.api = api

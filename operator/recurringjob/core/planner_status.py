@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from recurringjob.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
-from recurringjob.timeutil import format_rfc3339, parse_rfc3339
+from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 CATCH_UP_POLICIES = ("Latest", "All", "None")

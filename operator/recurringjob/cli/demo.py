@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recurringjob.demo_view import DemoState, LiveView, PlainView
+from recurringjob.cli.demo_view import DemoState, LiveView, PlainView
 from recurringjob.errors import UserError
-from recurringjob.supervise import (
+from recurringjob.evidence.supervise import (
     ApiClient,
     DevClusterProcess,
     Supervisor,
@@ -29,9 +29,9 @@ from recurringjob.supervise import (
     wait_until,
     write_client_kubeconfig,
 )
-from recurringjob.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_time
+from recurringjob.evidence.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_time
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LEASE_NAME = "recurringjob-operator"
 LEASE_NAMESPACE = "default"
 RJ_API = "/apis/recurringjob.dev/v1alpha1"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from recurringjob import GROUP, KIND, VERSION
-from recurringjob.timeutil import format_rfc3339, from_epoch_seconds, to_epoch_seconds
+from recurringjob.core.timeutil import format_rfc3339, from_epoch_seconds, to_epoch_seconds
 
 NAME_LABEL = f"{GROUP}/name"
 SCHEDULED_TIME_ANNOTATION = f"{GROUP}/scheduled-time"

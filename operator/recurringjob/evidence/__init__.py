@@ -1,0 +1,1 @@
+"""Evidence: child-process supervision and the exactly-once verdict from audit logs."""

@@ -1,0 +1,1 @@
+"""What runs: the API client, caches, claim, launch, leadership, scheduler, Kopf wiring, metrics."""
