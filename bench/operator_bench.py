@@ -7,7 +7,7 @@ creates N RecurringJobs with concurrent requests and runs one operator replica (
 run`): once it has written the first status of every RecurringJob (a one-off burst of N
 writes, timed apart), it runs `--minutes` more. RecurringJob i fires at second `i % 60` of every
 minute (`S * * * * *`), i.e. N/60 launches per second; `--burst` makes all of them fire at second 0.
-Everything is judged from the audit log (recurringjob.verdict): misses and duplicates in the
+Everything is judged from the audit log (recurringjob.evidence.verdict): misses and duplicates in the
 judged window, launch lag (Job create time - scheduled time), the operator's API writes per
 launch. CPU% and RSS of the operator and of the server are sampled from /proc once a second.
 `--profile FILE` runs the operator under py-spy (collapsed stacks; see bench/profile_report.py).
@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 import yaml
 from proc_samples import ProcessSamples, Sampler  # bench/ is on sys.path when run as a script
-from recurringjob.supervise import (
+from recurringjob.evidence.supervise import (
     ApiClient,
     DevClusterProcess,
     ManagedProcess,
@@ -48,7 +48,7 @@ from recurringjob.supervise import (
     wait_until,
     write_client_kubeconfig,
 )
-from recurringjob.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_audit_lines
+from recurringjob.evidence.verdict import Fault, JudgedRecurringJob, compute_verdict, parse_audit_lines
 
 REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
@@ -126,7 +126,7 @@ async def create_all(server: str, token: str, count: int, burst: bool, concurren
 
 
 def slow_collections(log_path: Path) -> list[float]:
-    """Pauses of the full garbage collections the operator logged as slow (recurringjob.gctuning)."""
+    """Pauses of the full garbage collections the operator logged as slow (recurringjob.runtime.gctuning)."""
     marker = "a full garbage collection stopped the operator for "
     with contextlib.suppress(OSError), open(log_path, encoding="utf-8", errors="replace") as handle:
         return [float(line.split(marker, 1)[1].split("s", 1)[0]) for line in handle if marker in line]
