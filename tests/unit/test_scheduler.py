@@ -268,3 +268,53 @@ def test_the_requeue_counts_from_the_moment_of_planning_not_from_the_end_of_the_
 
     assert asyncio.run(scenario()) == 57.5
     assert api.writes() == [("PUT", rj_path("ns", "a") + "/status")]
+
+
+def test_the_heap_stays_bounded_when_the_same_keys_are_enqueued_again_and_again() -> None:
+    # Each earlier enqueue supersedes the key's entry; a superseded entry used to stay in the heap
+    # until its own (far-future) time, so a quiet RecurringJob with busy watch events grew it forever.
+    keys = [("ns", f"rj-{index}") for index in range(50)]
+    sizes: list[int] = []
+
+    async def scenario() -> None:
+        scheduler, _, _, _ = make(plan=lambda *_: wait_decision(requeue_after=None))
+        scheduler.start()
+        for round_ in range(400):
+            for key in keys:
+                scheduler.enqueue(key, 10_000.0 - round_)  # each one sooner than the last: supersedes
+            sizes.append(len(scheduler._heap))
+        scheduler.forget(keys[0])
+        for _ in range(400):
+            scheduler.forget(keys[1])
+            scheduler.enqueue(keys[1], 5_000.0)
+        sizes.append(len(scheduler._heap))
+        assert scheduler.queue_size() == len(keys) - 1
+        await scheduler.stop()
+
+    asyncio.run(scenario())
+    assert max(sizes) <= 2 * len(keys) + 16, max(sizes)
+
+
+def test_after_compaction_every_live_key_still_runs_once_at_its_time() -> None:
+    ran: list[str] = []
+
+    def plan(obj: Mapping[str, Any], jobs: Sequence[Any], now: datetime) -> Decision:
+        ran.append(obj["metadata"]["name"])
+        return wait_decision()
+
+    async def scenario() -> None:
+        scheduler, cache, _, _ = make(plan=plan, workers=1)
+        scheduler.start()
+        names = [f"rj-{index}" for index in range(20)]
+        for name in names:
+            cache.put_recurringjob(rj(name))
+        for round_ in range(100):  # many superseded entries: forces compactions
+            for name in names:
+                scheduler.enqueue(("ns", name), 1_000.0 - round_)
+        for index, name in enumerate(names):
+            scheduler.enqueue(("ns", name), 0.01 * (len(names) - index))  # reverse order, all soon
+        await asyncio.sleep(0.6)
+        await scheduler.stop()
+
+    asyncio.run(scenario())
+    assert ran == [f"rj-{index}" for index in reversed(range(20))]

@@ -1,7 +1,8 @@
 """The leader's scheduler: one time-ordered queue, a bounded worker pool, one reconcile per key at once.
 
 A heap of (due, seq, key) entries, with `_due[key]` holding the only live entry of each key
-(stale heap entries are skipped when popped, which keeps enqueue O(log n) with no removal).
+(stale heap entries are skipped when popped, which keeps enqueue O(log n) with no removal; once
+they outnumber the live ones the heap is rebuilt from `_due`, so it stays under ~2x the keys).
 One dispatcher task sleeps until the earliest entry is due (or an earlier one arrives) and hands
 due keys to a fixed pool of workers. A key being reconciled is never handed out again: a wakeup
 that arrives meanwhile is remembered and replayed once the reconcile ends (coalescing).
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
 
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
+HEAP_SLACK = 16  # stale heap entries tolerated beyond one per live key before a rebuild
 
 
 def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
@@ -154,11 +156,27 @@ class Scheduler:
         heapq.heappush(self._heap, (due, seq, key))
         if self._heap[0][1] == seq:
             self._wake.set()  # new earliest entry: the dispatcher must re-arm its sleep
+        self._compact_heap()
 
     def forget(self, key: Key) -> None:
         self._due.pop(key, None)
         self._rerun.discard(key)
         self._written_rv.pop(key, None)
+        self._compact_heap()
+
+    def _compact_heap(self) -> None:
+        """Drop superseded entries once they outnumber the live ones (plus a little slack).
+
+        A superseded entry otherwise stays until its own due time, which for a far-future key
+        that keeps getting watch events is never. A rebuild costs O(live) and happens only after
+        more than `live` stale pushes, so enqueue stays O(log n) amortised. The rebuild only
+        removes entries, so the dispatcher's sleep needs no re-arming (at worst it wakes early
+        for a removed entry, finds nothing due and sleeps again).
+        """
+        if len(self._heap) <= 2 * len(self._due) + HEAP_SLACK:
+            return
+        self._heap = [(due, seq, key) for key, (due, seq) in self._due.items()]
+        heapq.heapify(self._heap)
 
     def on_recurringjob_event(self, rj: Mapping[str, Any]) -> None:
         """A watch event (already cached): plan it unless it is the echo of our own last write."""
