@@ -116,7 +116,10 @@ def test_project_crd_and_examples_apply(kubectl: KubectlRunner) -> None:
         assert "created" in kubectl("apply", "-f", str(example)).stdout
     table = kubectl("get", "rj").stdout.splitlines()
     assert table[0].split()[:2] == ["NAME", "SCHEDULE"] and len(table) == 1 + len(examples)
-    assert "schedule" in kubectl("explain", "recurringjob.spec").stdout
+    explained = kubectl("explain", "recurringjob.spec").stdout
+    # the CRD's field descriptions reach `kubectl explain` through the dev cluster's /openapi/v3
+    assert "concurrencyPolicy\t<string>" in explained
+    assert "Like CronJob's spec.concurrencyPolicy." in " ".join(explained.split())
 
 
 def test_reapply_job_uses_strategic_merge_patch(
