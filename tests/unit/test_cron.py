@@ -76,6 +76,10 @@ def test_next_after(expression: str, start: str, expected: list[str]) -> None:
         ("@every 10", None, "InvalidSchedule", "duration"),
         ("@every 0s", None, "InvalidSchedule", "at least 1s"),
         ("@every 1500ms", None, "InvalidSchedule", "whole seconds"),
+        ("@every 999999999h", None, "InvalidSchedule", "at most 8784h"),
+        ("@every 8785h", None, "InvalidSchedule", "at most 8784h"),
+        ("@every 527041m", None, "InvalidSchedule", "at most 8784h"),
+        ("@every " + "9" * 400 + "h", None, "InvalidSchedule", "at most 8784h"),  # a float infinity
         ("banana", None, "InvalidSchedule", "1 fields"),
         ("0 * * * *", "Mars/Olympus", "UnknownTimeZone", "IANA"),
         ("0 * * * *", "Local", "UnknownTimeZone", "IANA"),
@@ -88,6 +92,39 @@ def test_parse_rejects(expression: str, zone: str | None, reason: str, fragment:
         Schedule.parse(expression, zone)
     assert caught.value.reason == reason
     assert fragment in caught.value.message
+
+
+def test_the_longest_every_interval_is_366_days() -> None:
+    assert Schedule.parse("@every 8784h", None).every_seconds == 366 * 86400
+
+
+ZONES_FOR_EDGES = ["UTC", "Europe/Berlin", "Pacific/Kiritimati", "America/Los_Angeles"]
+EDGE_SCHEDULES = ["* * * * * *", "0 0 29 2 *", "0 0 0 29 2 *", "59 59 23 31 12 *", "0 0 1 1 *", "0 0 13 * 5",
+                  "@every 1s", "@every 8784h"]
+EDGE_TIMES = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, tzinfo=UTC),
+              datetime(1970, 1, 1, tzinfo=UTC), datetime(9989, 12, 31, tzinfo=UTC),
+              datetime(9990, 6, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("zone", ZONES_FOR_EDGES)
+@pytest.mark.parametrize("expression", EDGE_SCHEDULES)
+def test_queries_at_the_ends_of_time_answer_or_raise_schedule_error(expression: str, zone: str) -> None:
+    # Kubernetes times reach 9999-12-31 and a status can be edited by hand: no query may overflow.
+    schedule = Schedule.parse(expression, zone, anchor=datetime(2024, 1, 1, tzinfo=UTC))
+    for t in EDGE_TIMES:
+        earlier = t - timedelta(days=400) if t.year > 1 else t
+        try:
+            following = schedule.next_after(t)
+        except ScheduleError as exc:
+            assert exc.reason == "InvalidSchedule" and "no occurrence after" in exc.message
+        else:
+            assert following > t
+        latest = schedule.latest_at_or_before(t)
+        assert latest is None or latest <= t
+        assert schedule.count(earlier, t, 1000) >= 0
+        nth = schedule.nth_latest_at_or_before(t, 5, earlier)
+        assert nth is None or earlier < nth <= t
+        assert all(earlier < o <= t for o in schedule.occurrences(earlier, t, 3))
 
 
 def test_default_zone_is_utc_and_empty_zone_means_utc() -> None:

@@ -621,3 +621,12 @@ def test_plan_never_raises(rj: dict[str, Any]) -> None:
         utc("2024-01-01T05:00:00Z"),
     )
     assert decision.reason and "PlannerError" not in decision.warnings
+
+
+@pytest.mark.parametrize("schedule", ["@every 999999999h", "@every 8785h", "@every " + "9" * 400 + "h"])
+def test_an_absurd_every_interval_is_reported_as_an_invalid_schedule(schedule: str) -> None:
+    decision = plan(make_rj(schedule), [], utc("2024-01-01T05:30:00Z"))
+    assert decision.warnings == ("InvalidSchedule",), decision.reason
+    ready = next(c for c in decision.status["conditions"] if c["type"] == "Ready")  # type: ignore[index]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSchedule")
+    assert "8784h" in ready["message"]

@@ -58,7 +58,13 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 _DAY = 86400
 # A schedule that cannot fire within this many years never fires (Feb 29 needs 4, 8 to spare).
 _NEVER_FIRES_YEARS = 9
+# Occurrences exist only in (1970, this instant): far enough from datetime's year-1 and year-9999
+# limits that walks and zone offsets cannot overflow. Query times outside are clamped to the span,
+# so a hand-edited status near 9999-12-31 (or 0001) gets an answer, not an OverflowError.
 _MAX_SECONDS = to_epoch_seconds(datetime(9990, 1, 1, tzinfo=UTC))
+# The longest '@every' interval. Longer is a yearly-or-rarer schedule, which cron says better (and
+# exactly, by the calendar); an unbounded one overflowed datetime arithmetic in the planner.
+MAX_EVERY_SECONDS = 366 * _DAY
 
 
 class ScheduleError(ValueError):
@@ -163,23 +169,25 @@ class Schedule:
 
     def next_after(self, t: datetime) -> datetime:
         """The first occurrence strictly after t."""
-        found = self._next(to_epoch_seconds(t))
-        if found is None:
+        after = to_epoch_seconds(t)
+        found = self._next(_clamp(after)) if after < _MAX_SECONDS - 1 else None
+        if found is None or found >= _MAX_SECONDS:
             raise ScheduleError(INVALID_SCHEDULE, f"schedule {self.expression!r} has no occurrence after {t}")
         return from_epoch_seconds(found)
 
     def latest_at_or_before(self, t: datetime, after: datetime | None = None) -> datetime | None:
         """The last occurrence <= t, or None if there is none in (after, t]."""
-        found = self._prev(to_epoch_seconds(t))
-        if found is None or (after is not None and found <= to_epoch_seconds(after)):
+        at_or_before = to_epoch_seconds(t)
+        found = self._prev(_clamp(at_or_before)) if at_or_before >= 0 else None
+        if found is None or (after is not None and found <= _clamp(to_epoch_seconds(after))):
             return None
         return from_epoch_seconds(found)
 
     def occurrences(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
         """Occurrences in (after, until], oldest first, at most `limit` of them."""
         result: list[datetime] = []
-        current, end = to_epoch_seconds(after), to_epoch_seconds(until)
-        while len(result) < limit:
+        current, end = _clamp(to_epoch_seconds(after)), _clamp(to_epoch_seconds(until))
+        while len(result) < limit and current < end:
             found = self._next(current)
             if found is None or found > end:
                 break
@@ -190,7 +198,7 @@ class Schedule:
     def count(self, after: datetime, until: datetime, cap: int) -> int:
         """How many occurrences lie in (after, until]; cron schedules stop counting at `cap`
         (they are iterated), `@every` is counted exactly by arithmetic."""
-        start, end = to_epoch_seconds(after), to_epoch_seconds(until)
+        start, end = _clamp(to_epoch_seconds(after)), _clamp(to_epoch_seconds(until))
         if end <= start:
             return 0
         if self.every_seconds is not None:
@@ -200,8 +208,10 @@ class Schedule:
     def nth_latest_at_or_before(self, t: datetime, n: int, after: datetime) -> datetime | None:
         """Walking back from t: the n-th latest occurrence (n=1 is the latest) that is > after,
         or the oldest one > after if there are fewer than n."""
-        floor = to_epoch_seconds(after)
-        current, found = to_epoch_seconds(t), None
+        floor = _clamp(to_epoch_seconds(after))
+        current, found = _clamp(to_epoch_seconds(t)), None
+        if current < floor:
+            return None
         if self.every_seconds is not None:
             latest = self._every_index(current)
             oldest = max(1, self._every_index(floor) + 1, latest - n + 1)
@@ -352,6 +362,12 @@ def cached_schedule(schedule: str, time_zone: str | None) -> Schedule:
     return Schedule.parse(schedule, time_zone)
 
 
+def _clamp(t: int) -> int:
+    """A query time within the span occurrences live in, (0, _MAX_SECONDS); a window's end
+    before 1970 clamps to -1, i.e. to an empty window."""
+    return min(max(t, -1), _MAX_SECONDS - 1)
+
+
 def _bisect(low: int, high: int, is_after: Callable[[int], bool]) -> int:
     """Smallest t in (low, high] with is_after(t), given not is_after(low) and is_after(high)."""
     while high - low > 1:
@@ -372,6 +388,12 @@ def _parse_every(schedule: str, text: str) -> int:
             INVALID_SCHEDULE,
             f"invalid schedule {schedule!r}: '@every' needs a duration such as 90s, 1h30m or 2m",
         ) from None
+    if seconds > MAX_EVERY_SECONDS:
+        raise ScheduleError(
+            INVALID_SCHEDULE,
+            f"invalid schedule {schedule!r}: the '@every' interval must be at most 8784h (366 days); "
+            "for rarer runs use a cron expression such as @yearly or '0 0 1 1 *'",
+        )
     if seconds < 1 or seconds != int(seconds):
         raise ScheduleError(
             INVALID_SCHEDULE,
