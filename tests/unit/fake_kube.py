@@ -1,6 +1,7 @@
 """An in-memory stand-in for KubeApi.request: enough of the API server for the operator's unit tests.
 
-Global integer resourceVersions, CAS on PUT, AlreadyExists on POST, NotFound, and scripted
+Global integer resourceVersions, CAS on PUT, AlreadyExists on POST, NotFound, JSON patches,
+deletion honouring finalizers (deletionTimestamp until the last one is removed), and scripted
 failures (`fail_next`) to exercise retries and conflicts.
 """
 
@@ -10,6 +11,7 @@ import copy
 import itertools
 from typing import Any
 
+import jsonpatch
 from recurringjob.runtime.kube import ApiError, NotLeader
 
 
@@ -70,8 +72,28 @@ class FakeKube:
                 new = {**copy.deepcopy(body), "status": current.get("status")}
             new["metadata"] = {**current["metadata"]}
             return self.put_object(target, new)
+        if method == "PATCH" and content_type == "application/json-patch+json":
+            current = self.objects.get(path)
+            if current is None:
+                raise ApiError(404, "NotFound", path)
+            try:
+                new = jsonpatch.apply_patch(current, body)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                raise ApiError(422, "Invalid", str(exc)) from exc
+            return self._settle(path, self.put_object(path, new))
         if method == "DELETE":
             if path not in self.objects:
                 raise ApiError(404, "NotFound", path)
+            current = self.objects[path]
+            if current["metadata"].get("finalizers"):
+                current["metadata"].setdefault("deletionTimestamp", "2030-01-01T00:00:00Z")
+                return self.put_object(path, current)
             return self.objects.pop(path)
         raise AssertionError(f"unexpected {method} {path}")
+
+    def _settle(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object being deleted goes once its last finalizer is removed."""
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            self.objects.pop(path, None)
+        return obj

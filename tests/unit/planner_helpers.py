@@ -57,13 +57,20 @@ def make_job(
     finished: str | None = None,
     deleting: bool = False,
     scheduled: str | None = None,
+    created: str | None = None,
+    locked: bool = False,
 ) -> dict[str, Any]:
+    """A Job in any state; `locked`: with our occurrence-lock finalizer; `created`: creationTimestamp."""
     job: dict[str, Any] = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {"name": name, "namespace": "default"},
         "status": {},
     }
+    if created:
+        job["metadata"]["creationTimestamp"] = created
+    if locked:
+        job["metadata"]["finalizers"] = ["recurringjob.dev/occurrence-lock"]
     if scheduled:
         job["metadata"]["annotations"] = {"recurringjob.dev/scheduled-time": scheduled}
     if deleting:

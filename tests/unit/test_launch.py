@@ -33,6 +33,7 @@ class Decision:
     job: dict[str, Any] | None = None
     recreate: tuple[dict[str, Any], ...] = ()
     prune: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()
 
 
 def job_manifest(name: str, owner_uid: str) -> dict[str, Any]:
@@ -109,7 +110,8 @@ def test_replace_deletes_active_jobs_before_creating() -> None:
     assert api.writes() == [("DELETE", job_path("default", "backup-1")),
                             ("DELETE", job_path("default", "backup-gone")),  # 404 is fine
                             ("POST", job_path("default")),
-                            ("DELETE", job_path("default", "backup-0"))]
+                            ("DELETE", job_path("default", "backup-0")),
+                            ("PATCH", job_path("default", "backup-0"))]  # its lock: 404 is fine
 
 
 def test_recreate_counts_recovered_and_skip_and_missed_are_counted() -> None:

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-period", type=float, default=2.0, metavar="SECONDS")
     parser.add_argument("--workers", type=int, default=64,
                         help="concurrent reconciles (default: %(default)s)")
+    parser.add_argument("--max-request-seconds", type=float, default=80.0, metavar="SECONDS",
+                        help="longest time a Job create can stay in flight: the client timeout (20 s) "
+                             "plus the API server's --request-timeout (kube default 60 s); each Job keeps "
+                             "its occurrence lock at least this long (default: %(default)s)")
     parser.add_argument("--kubeconfig", default=None,
                         help="kubeconfig file (default: in-cluster, else $KUBECONFIG)")
     parser.add_argument("--context", default=None, help="kubeconfig context")
@@ -90,6 +94,9 @@ def main(args: argparse.Namespace) -> int:
                         f"(got {args.lease_duration}/{args.renew_deadline}/{args.retry_period})")
     if args.lease_duration < 1:
         raise UserError("--lease-duration must be at least 1 second (Leases count whole seconds)")
+    if not 1 <= args.max_request_seconds <= 3600:
+        raise UserError("--max-request-seconds must be between 1 and 3600 "
+                        f"(got {args.max_request_seconds}); it bounds how long a create can stay in flight")
     if not 1 <= args.workers <= 1024:
         raise UserError("--workers must be between 1 and 1024")
     if args.health_port and args.health_port == args.metrics_port:
@@ -131,7 +138,8 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     launcher = Launcher(api, is_leader=leadership.is_leader, cache=cache,
                         events=EventRecorder(api, instance=identity), metrics=metrics)
     scheduler = Scheduler(cache=cache, api=api, launcher=launcher, is_leader=leadership.is_leader,
-                          metrics=metrics, workers=args.workers)
+                          metrics=metrics, workers=args.workers,
+                          max_request_seconds=args.max_request_seconds)
     scheduler_box.append(scheduler)
     sink = WatchSink(cache, scheduler, metrics, leadership.is_leader)
 

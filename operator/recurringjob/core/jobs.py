@@ -18,9 +18,15 @@ from recurringjob.core.timeutil import format_rfc3339, from_epoch_seconds, to_ep
 
 NAME_LABEL = f"{GROUP}/name"
 SCHEDULED_TIME_ANNOTATION = f"{GROUP}/scheduled-time"
+# Held on every Job we create until its outcome is booked and no create of its name can still be
+# in flight: while the Job object exists its name is taken, so a late or repeated create of the
+# same occurrence gets AlreadyExists, and "claimed but missing" can only mean "never created".
+OCCURRENCE_LOCK_FINALIZER = f"{GROUP}/occurrence-lock"
 MAX_NAME_LENGTH = 63
+MAX_LABEL_VALUE_LENGTH = 63
 _HASH_LENGTH = 8
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 def job_name(rj_name: str, t: datetime) -> str:
@@ -39,6 +45,17 @@ def job_name(rj_name: str, t: datetime) -> str:
     return f"{prefix}-{digest}{suffix}" if prefix else f"{digest}{suffix}"
 
 
+def name_label_value(rj_name: str) -> str:
+    """The `recurringjob.dev/name` label value: the name itself when it is a valid label value
+    (RecurringJob names may have up to 253 characters and dots), else a prefix plus a hash."""
+    if len(rj_name) <= MAX_LABEL_VALUE_LENGTH and _LABEL_VALUE.match(rj_name):
+        return rj_name
+    digest = hashlib.sha256(rj_name.encode()).hexdigest()[:_HASH_LENGTH]
+    prefix = re.sub(r"[^A-Za-z0-9._-]", "-", rj_name)[: MAX_LABEL_VALUE_LENGTH - _HASH_LENGTH - 1]
+    prefix = prefix.rstrip("-_.")
+    return f"{prefix}-{digest}" if prefix and prefix[0].isalnum() else digest
+
+
 def scheduled_time_from_name(rj_name: str, name: str) -> datetime | None:
     """The occurrence time encoded in a Job name made by `job_name(rj_name, ...)`, else None."""
     _, _, digits = name.rpartition("-")
@@ -55,13 +72,14 @@ def build_job(rj: Mapping[str, Any], t: datetime) -> dict[str, Any]:
     template_metadata = template.get("metadata") or {}
     name = str(metadata.get("name", ""))
     labels = {str(k): str(v) for k, v in (template_metadata.get("labels") or {}).items()}
-    labels[NAME_LABEL] = name  # ours wins: the operator selects its Jobs by it
+    labels[NAME_LABEL] = name_label_value(name)  # ours wins; ownership itself is the ownerReference
     annotations = {str(k): str(v) for k, v in (template_metadata.get("annotations") or {}).items()}
     annotations[SCHEDULED_TIME_ANNOTATION] = format_rfc3339(t)
     job_metadata: dict[str, Any] = {
         "name": job_name(name, t),
         "labels": labels,
         "annotations": annotations,
+        "finalizers": [OCCURRENCE_LOCK_FINALIZER],
         "ownerReferences": [
             {
                 "apiVersion": f"{GROUP}/{VERSION}",

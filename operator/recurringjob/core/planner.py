@@ -17,11 +17,14 @@ from typing import Any, Literal
 from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
 from recurringjob.core.jobs import build_job, job_name
 from recurringjob.core.planner_status import (
+    DEFAULT_MAX_REQUEST_SECONDS,
+    REJECTED_REASON,
     Bookkeeping,
     InvalidSpec,
     Spec,
     bookkeep,
     job_ref,
+    owned_jobs,
     parse_time,
     read_spec,
     set_condition,
@@ -30,6 +33,7 @@ from recurringjob.core.timeutil import format_rfc3339, to_utc, truncate_to_secon
 
 TOO_MANY_MISSED = 100  # CronJob's threshold for the TooManyMissedTimes warning
 MISSED_COUNT_CAP = 1000  # cron occurrences are counted by iteration, at most this many per decision
+REJECTED_RETRY_SECONDS = 60  # after the API rejected a Job: one attempt a minute, not a write storm
 ON_TIME_TOLERANCE_SECONDS = 60  # catchUp None: how late an occurrence may be noticed and still run
 _ONE_SECOND = timedelta(seconds=1)
 _TOLERANCE = ON_TIME_TOLERANCE_SECONDS
@@ -50,6 +54,7 @@ class Decision:
     job: dict[str, Any] | None = None
     recreate: tuple[dict[str, Any], ...] = ()
     prune: tuple[str, ...] = ()
+    release: tuple[str, ...] = ()  # Jobs whose occurrence-lock finalizer may be removed now
 
     def to_json(self) -> dict[str, Any]:
         """The `recurringjob plan` output."""
@@ -60,16 +65,19 @@ class Decision:
             "nextScheduleTime": format_rfc3339(self.next_schedule_time) if self.next_schedule_time else None,
             "requeueAfterSeconds": self.requeue_after,
             "deleteActive": list(self.delete_active),
+            "releaseLocks": list(self.release),
             "missed": self.missed,
             "warnings": list(self.warnings),
             "reason": self.reason,
         }
 
 
-def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> Decision:
-    """Decide what to do for RecurringJob `rj` at `now`, given the Jobs it owns."""
+def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime, *,
+         max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS) -> Decision:
+    """Decide what to do for RecurringJob `rj` at `now` (the API server's clock), given the Jobs it
+    owns. `max_request_seconds` bounds how long a Job create can stay in flight."""
     try:
-        return _Planner(rj, jobs, now).decide()
+        return _Planner(rj, jobs, now, max_request_seconds).decide()
     except Exception as exc:  # the contract: never raise; a bug must not stop other RecurringJobs
         return Decision(
             action="wait",
@@ -89,9 +97,11 @@ def _counter(value: Any) -> int:
 
 
 class _Planner:
-    def __init__(self, rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    def __init__(self, rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime,
+                 max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS) -> None:
         self.rj = rj
         self.jobs = jobs
+        self.max_request_seconds = max_request_seconds
         self.now = to_utc(now)
         self.now_s = truncate_to_second(self.now)  # occurrences and deadlines are whole seconds
         metadata = rj.get("metadata") if isinstance(rj, Mapping) else None
@@ -113,16 +123,23 @@ class _Planner:
         try:
             spec = read_spec(self.rj)
         except InvalidSpec as exc:
-            self._apply_bookkeeping(bookkeep(self.rj, self.old_status, self.jobs, self.now, None))
+            self._apply_bookkeeping(bookkeep(self.rj, self.old_status, self.jobs, self.now, None,
+                                             self.max_request_seconds))
             return self._not_ready("InvalidSpec", str(exc))
-        book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec)
+        book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec, self.max_request_seconds)
         self._apply_bookkeeping(book)
         try:
             schedule = cached_schedule(spec.schedule, spec.time_zone)
         except ScheduleError as exc:
             return self._not_ready(exc.reason, exc.message, book)
         schedule, cursor, edited = self._anchor(spec, schedule)
-        self._set_conditions(spec)
+        rejected = self._rejection()
+        self._set_conditions(spec, keep_ready=rejected is not None)
+        if rejected is not None and not spec.suspend and self.now < rejected:
+            self.status["nextScheduleTime"] = _fmt(cursor)
+            return self._decision("wait", book, cursor, self._seconds_until(rejected),
+                                  "The API rejected this RecurringJob's Job; trying again at "
+                                  f"{_fmt(rejected)} (or at once when the spec changes).")
         if spec.suspend:
             due = schedule.count(cursor - _ONE_SECOND, self.now, MISSED_COUNT_CAP)
             pending = (f" {due} occurrence(s) came due since; catchUp {spec.catch_up} applies on resume."
@@ -213,7 +230,9 @@ class _Planner:
         next_cursor = schedule.next_after(target)
         self.status["nextScheduleTime"] = _fmt(next_cursor)
         running = [ref["name"] for ref in book.active] + book.running_unlisted
-        if spec.concurrency_policy == "Forbid" and running:
+        # a Job being deleted keeps running until it is gone (its pods may outlive the request)
+        if spec.concurrency_policy == "Forbid" and (running or book.stopping):
+            running = running + book.stopping
             self.status["skippedOccurrences"] = _counter(self.status.get("skippedOccurrences")) + 1
             return self._decision(
                 "skip", book, next_cursor, self._seconds_until(next_cursor),
@@ -221,7 +240,11 @@ class _Planner:
                 f"{', '.join(sorted(running))} is still running.{missed_note}", scheduled=target)
         delete_active: tuple[str, ...] = ()
         if spec.concurrency_policy == "Replace" and running:
-            delete_active = tuple(sorted(set(running)))
+            # the claim records what must be deleted, so a crash before the DELETE is completed by
+            # recovery instead of leaving two Jobs running side by side
+            book.pending_deletions = sorted(set(book.pending_deletions) | set(running))
+            self.status["pendingDeletions"] = book.pending_deletions
+            delete_active = tuple(book.pending_deletions)
             # superseded claims whose Job was never created are given up, not recreated
             self._count_missed(len(book.recreate))
             book.recreate = []
@@ -253,6 +276,9 @@ class _Planner:
         self.status["active"] = book.active
         if not book.active and "active" not in self.old_status:
             del self.status["active"]
+        self.status["pendingDeletions"] = book.pending_deletions
+        if not book.pending_deletions and "pendingDeletions" not in self.old_status:
+            del self.status["pendingDeletions"]
         completions = (("lastSuccessfulTime", book.last_successful), ("lastFailedTime", book.last_failed))
         for key, value in completions:
             if value is not None:
@@ -261,10 +287,28 @@ class _Planner:
         if book.dropped:
             self.warnings.append("MissSchedule")
 
-    def _set_conditions(self, spec: Spec) -> None:
+    def _rejection(self) -> datetime | None:
+        """When to try again after the API rejected a Job of this spec (Ready=False/JobRejected for
+        the current generation, and no Job created since): None if not rejected."""
+        ready = next((c for c in self._conditions() if c.get("type") == "Ready"), None)
+        if not ready or (ready.get("status"), ready.get("reason")) != ("False", REJECTED_REASON):
+            return None
+        if ready.get("observedGeneration") != self.generation:
+            return None  # the spec changed since: try it at once
+        since = parse_time(ready.get("lastTransitionTime"))
+        if since is None:
+            return None
+        for job in owned_jobs(self.rj, self.jobs).values():
+            created = parse_time((job.get("metadata") or {}).get("creationTimestamp"))
+            if created is not None and created >= since:
+                return None  # a Job was accepted since: the rejection is over
+        return since + timedelta(seconds=REJECTED_RETRY_SECONDS)
+
+    def _set_conditions(self, spec: Spec, keep_ready: bool = False) -> None:
         conditions = self._conditions()
-        conditions = set_condition(conditions, "Ready", True, "Scheduled", "The schedule and spec are valid.",
-                                   self.now_s, self.generation)
+        if not keep_ready:
+            conditions = set_condition(conditions, "Ready", True, "Scheduled",
+                                       "The schedule and spec are valid.", self.now_s, self.generation)
         suspended = ("Suspended", "spec.suspend is true") if spec.suspend else ("Active", "not suspended")
         self.status["conditions"] = set_condition(conditions, "Suspended", spec.suspend, suspended[0],
                                                   suspended[1], self.now_s, self.generation)
@@ -307,7 +351,14 @@ class _Planner:
             self.status["missedOccurrences"] = _counter(self.status.get("missedOccurrences")) + self.missed
         recreate = tuple(build_job(self.rj, t) for t in book.recreate) if book else ()
         if recreate:
-            reason += f" Recreating {len(recreate)} claimed Job(s) that do not exist."
+            reason += f" Recreating {len(recreate)} claimed Job(s) that were never created."
+        if book and book.pending_deletions:
+            delete_active = tuple(sorted(set(delete_active) | set(book.pending_deletions)))
+        if book and book.stopped:
+            reason += f" {', '.join(book.stopped)} deleted before finishing: booked as stopped, not re-run."
+        if book and book.revisit_at is not None:
+            revisit = self._seconds_until(book.revisit_at)
+            requeue_after = revisit if requeue_after is None else min(requeue_after, revisit)
         decision = Decision(
             action=action,
             scheduled_time=scheduled,
@@ -322,6 +373,7 @@ class _Planner:
             job=job,
             recreate=recreate,
             prune=tuple(book.prune) if book else (),
+            release=tuple(book.release) if book else (),
         )
         # self.status is this planner's own deep copy (made in __init__), so it is handed out as is
         return decision

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+from recurringjob.core.jobs import (
+    OCCURRENCE_LOCK_FINALIZER,
+    SCHEDULED_TIME_ANNOTATION,
+    scheduled_time_from_name,
+)
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 CATCH_UP_POLICIES = ("Latest", "All", "None")
 MAX_CATCH_UP_LIMIT = 1000  # the CRD's maximum; bounds the backward walk of catchUp All
+# How long a Job create may stay in flight: our client's timeout (20 s) plus kube-apiserver's
+# default --request-timeout (60 s). A Job keeps its occurrence lock at least this long after its
+# creation, so a create sent by a deposed leader lands on a taken name (AlreadyExists).
+DEFAULT_MAX_REQUEST_SECONDS = 80.0
+REJECTED_REASON = "JobRejected"  # Ready=False: the API refused the Job built from this spec
 
 
 class InvalidSpec(ValueError):
@@ -188,9 +197,35 @@ class Bookkeeping:
     recreate: list[datetime] = field(default_factory=list)  # claimed occurrences whose Job is missing
     dropped: list[datetime] = field(default_factory=list)  # claimed, Job missing, past the deadline
     running_unlisted: list[str] = field(default_factory=list)  # running owned Jobs not in active
+    stopping: list[str] = field(default_factory=list)  # unfinished owned Jobs being deleted (pods may run)
+    stopped: list[str] = field(default_factory=list)  # left `active` because deleted before finishing
     last_successful: datetime | None = None
     last_failed: datetime | None = None
     prune: list[str] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)  # Jobs whose occurrence lock may be released now
+    pending_deletions: list[str] = field(default_factory=list)  # Replace: still to be deleted
+    revisit_at: datetime | None = None  # when a held lock or a deferred prune becomes due
+
+    def revisit(self, t: datetime) -> None:
+        self.revisit_at = t if self.revisit_at is None else min(self.revisit_at, t)
+
+
+def is_deleting(job: Mapping[str, Any]) -> bool:
+    metadata = job.get("metadata")
+    return isinstance(metadata, Mapping) and bool(metadata.get("deletionTimestamp"))
+
+
+def holds_lock(job: Mapping[str, Any]) -> bool:
+    metadata = job.get("metadata")
+    finalizers = metadata.get("finalizers") if isinstance(metadata, Mapping) else None
+    return isinstance(finalizers, list) and OCCURRENCE_LOCK_FINALIZER in finalizers
+
+
+def lock_free_at(job: Mapping[str, Any], max_request_seconds: float) -> datetime | None:
+    """The earliest moment no create of this Job's name can still be in flight: its creation plus
+    the in-flight bound, plus 1 s because creationTimestamp is truncated to the second."""
+    created = parse_time((job.get("metadata") or {}).get("creationTimestamp"))
+    return created + timedelta(seconds=max_request_seconds + 1) if created is not None else None
 
 
 def bookkeep(
@@ -199,9 +234,14 @@ def bookkeep(
     jobs: Sequence[Any],
     now: datetime,
     spec: Spec | None,
+    max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS,
 ) -> Bookkeeping:
     """Reconcile `status.active` with the owned Jobs, completion times, recovery and pruning.
 
+    Every Job we create holds the occurrence-lock finalizer until it has left `active` (booked) and
+    is older than `max_request_seconds`; so an `active` entry whose Job is absent was never created
+    and is safely created again, while a Job deleted before it finished (TTL, by hand, garbage
+    collection) is still there, marked deleting, and is booked as stopped instead of re-run.
     Without a valid spec (None) nothing is recreated, dropped or pruned: only finished Jobs leave
     `active` and the completion times advance.
     """
@@ -219,9 +259,11 @@ def bookkeep(
         name = ref["name"]
         job = by_name.get(name)
         if job is not None:
-            if job_result(job) is None:
+            if job_result(job) is None and not is_deleting(job):
                 book.active.append(dict(ref))
                 active_names.add(name)
+            elif job_result(job) is None:
+                book.stopped.append(name)  # deleted before it finished: booked, never re-run
             continue
         occurrence = scheduled_time_from_name(rj_name, name)
         if spec is None or occurrence is None:
@@ -238,13 +280,20 @@ def bookkeep(
             book.dropped.append(occurrence)
 
     finished: dict[str, list[tuple[datetime, str]]] = {"succeeded": [], "failed": []}
+    deferred: dict[str, datetime] = {}  # finished Jobs whose lock is too young to prune them yet
     for name, job in by_name.items():
         result = job_result(job)
         metadata = job.get("metadata") or {}
         deleting = bool(metadata.get("deletionTimestamp"))
+        if deleting and name not in active_names and holds_lock(job) and spec is not None:
+            free_at = lock_free_at(job, max_request_seconds)
+            if free_at is None or free_at <= now:
+                book.release.append(name)
+            else:
+                book.revisit(free_at)
         if result is None:
-            if name not in active_names and not deleting:
-                book.running_unlisted.append(name)
+            if name not in active_names:
+                (book.stopping if deleting else book.running_unlisted).append(name)
             continue
         finish = job_finish_time(job)
         if finish is not None and result == "succeeded":
@@ -254,13 +303,26 @@ def bookkeep(
         if not deleting and name not in active_names:
             order = job_scheduled_time(rj_name, job) or finish or now
             finished[result].append((order, name))
+            free_at = lock_free_at(job, max_request_seconds) if holds_lock(job) else None
+            if free_at is not None and free_at > now:
+                deferred[name] = free_at
+
+    pending = status.get("pendingDeletions")
+    for name in pending if isinstance(pending, list) else []:
+        job = by_name.get(name) if isinstance(name, str) else None
+        if job is not None and not is_deleting(job) and name not in active_names:
+            book.pending_deletions.append(name)  # recorded by a Replace claim, not yet done
 
     if spec is not None:
         limits = {"succeeded": spec.successful_jobs_history_limit, "failed": spec.failed_jobs_history_limit}
         for result, entries in finished.items():
             entries.sort()
             excess = len(entries) - limits[result]
-            book.prune.extend(name for _, name in entries[: max(0, excess)])
+            for _, name in entries[: max(0, excess)]:
+                if name in deferred:
+                    book.revisit(deferred[name])  # pruning releases the lock: not before it is free
+                else:
+                    book.prune.append(name)
     return book
 
 
@@ -296,3 +358,23 @@ def set_condition(
     return [c for c in conditions if c.get("type") != kind] + [updated] if previous is None else [
         updated if c.get("type") == kind else c for c in conditions
     ]
+
+
+def book_rejection(status: Mapping[str, Any], job_name: str, message: str, now: datetime,
+                   generation: Any) -> dict[str, Any]:
+    """The status after the API rejected the create of `job_name`: no phantom `active` entry, the
+    occurrence counted missed, and Ready=False/JobRejected carrying the API's message."""
+    new = dict(status)
+    active = status.get("active")
+    kept = [ref for ref in active if not (isinstance(ref, Mapping) and ref.get("name") == job_name)] \
+        if isinstance(active, list) else []
+    new["active"] = kept
+    missed = status.get("missedOccurrences")
+    new["missedOccurrences"] = (missed if isinstance(missed, int) and missed >= 0 else 0) + 1
+    conditions = status.get("conditions")
+    current = [dict(c) for c in conditions if isinstance(c, Mapping)] if isinstance(conditions, list) else []
+    new["conditions"] = set_condition(
+        current, "Ready", False, REJECTED_REASON,
+        f"The API rejected Job {job_name}: {message}. Fix spec.jobTemplate; until then one attempt a minute.",
+        now, generation)
+    return new

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from recurringjob import GROUP, KIND, VERSION
-from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION
+from recurringjob.core.jobs import OCCURRENCE_LOCK_FINALIZER, SCHEDULED_TIME_ANNOTATION
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 from recurringjob.runtime.cache import Cache
 from recurringjob.runtime.claim import NotLeader, backoff_delay
@@ -26,6 +26,20 @@ from recurringjob.runtime.metrics import Metrics
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A create refused for what it is (invalid template, admission, quota), not for a transient reason
+# or a name collision: retrying the same manifest at once would only fail again.
+REJECTION_STATUSES = frozenset({400, 403, 422})
+
+
+class JobRejected(Exception):
+    """The API refused to create a Job; `message` is the API's own explanation."""
+
+    def __init__(self, job_name: str, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.job_name = job_name
+        self.status = status
+        self.message = message
 
 
 class DecisionLike(Protocol):
@@ -51,6 +65,8 @@ class DecisionLike(Protocol):
     def delete_active(self) -> tuple[str, ...]: ...
     @property
     def prune(self) -> tuple[str, ...]: ...
+    @property
+    def release(self) -> tuple[str, ...]: ...
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -118,7 +134,8 @@ class Launcher:
         meta = _meta(rj)
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         for job_name in decision.delete_active:
-            await self._delete_job(namespace, name, job_name)
+            # Foreground: the Job's pods go first, while our lock still holds the Job object
+            await self._delete_job(namespace, name, job_name, propagation="Foreground")
         if decision.job is not None:
             created = await self._create_job(rj, decision.job)
             if created:
@@ -131,6 +148,9 @@ class Launcher:
         self._count(namespace, name, "missed", decision.missed)
         for job_name in decision.prune:
             await self._delete_job(namespace, name, job_name)
+            await self.release_lock(namespace, job_name)
+        for job_name in decision.release:
+            await self.release_lock(namespace, job_name)
         for reason in decision.warnings:
             await self.events.warn(rj, reason, decision.reason)
 
@@ -147,6 +167,8 @@ class Launcher:
                 created = await self._retrying(lambda: self.api.request(
                     "POST", job_path(namespace), body=manifest, guard=self.is_leader))
             except ApiError as exc:
+                if exc.status in REJECTION_STATUSES:
+                    raise JobRejected(job_name, exc.status, exc.message or exc.reason) from exc
                 if exc.status != 409:
                     raise
             else:
@@ -171,17 +193,51 @@ class Launcher:
             return False
         raise ApiError(409, "Conflict", f"Job {job_name}: create kept conflicting")
 
-    async def _delete_job(self, namespace: str, owner: str, job_name: str) -> None:
-        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+    async def _delete_job(self, namespace: str, owner: str, job_name: str,
+                          propagation: str = "Background") -> None:
+        body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": propagation}
         try:
             await self._retrying(lambda: self.api.request(
                 "DELETE", job_path(namespace, job_name), body=body,
-                query={"propagationPolicy": "Background"}, guard=self.is_leader))
+                query={"propagationPolicy": propagation}, guard=self.is_leader))
         except ApiError as exc:
             if exc.status != 404:
                 raise
         # forget it now: planning again before the watch reports the deletion would delete it twice
         self.cache.drop_job_named((namespace, owner), job_name)
+
+    async def release_lock(self, namespace: str, job_name: str) -> None:
+        """Remove our occurrence-lock finalizer from a Job (and only ours: a JSON patch that tests
+        the entry it removes, so another controller's finalizer is never dropped)."""
+        path = job_path(namespace, job_name)
+        index: int | None = 0  # ours is usually the only finalizer: try without reading first
+        for _ in range(3):
+            if index is None:
+                try:
+                    job = await self._retrying(lambda: self.api.request("GET", path))
+                except ApiError as exc:
+                    if exc.status == 404:
+                        return
+                    raise
+                finalizers = list(_meta(job).get("finalizers") or ())
+                if OCCURRENCE_LOCK_FINALIZER not in finalizers:
+                    return
+                index = finalizers.index(OCCURRENCE_LOCK_FINALIZER)
+            entry = f"/metadata/finalizers/{index}"
+            patch = [{"op": "test", "path": entry, "value": OCCURRENCE_LOCK_FINALIZER},
+                     {"op": "remove", "path": entry}]
+            try:
+                await self._retrying(lambda body=patch: self.api.request(  # type: ignore[misc]
+                    "PATCH", path, body=body, content_type="application/json-patch+json",
+                    guard=self.is_leader))
+                return
+            except ApiError as exc:
+                if exc.status == 404:
+                    return
+                if exc.status not in (409, 422):  # 422: the test failed (the list differs): read it
+                    raise
+                index = None
+        log.warning("could not release the occurrence lock of Job %s/%s; will try again", namespace, job_name)
 
     def _observe_lag(self, manifest: Mapping[str, Any]) -> None:
         scheduled = _scheduled_time(manifest)

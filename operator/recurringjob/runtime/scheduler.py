@@ -21,11 +21,17 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.core.planner_status import InvalidSpec, parse_time, read_spec
+from recurringjob.core.planner_status import (
+    DEFAULT_MAX_REQUEST_SECONDS,
+    InvalidSpec,
+    book_rejection,
+    parse_time,
+    read_spec,
+)
 from recurringjob.runtime.cache import Cache, Key, active_names, is_finished, owner_key
 from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
 from recurringjob.runtime.kube import ApiError, KubeApi, job_path
-from recurringjob.runtime.launch import DecisionLike, Launcher, job_finished_facts
+from recurringjob.runtime.launch import DecisionLike, JobRejected, Launcher, job_finished_facts
 from recurringjob.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -69,10 +75,13 @@ class Scheduler:
                  metrics: Metrics | None = None, plan: PlanFn | None = None, workers: int = 32,
                  conflict_retries: int = 3, error_delay: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS):
         if plan is None:
+            from functools import partial
+
             from recurringjob.core.planner import plan as planner_plan
-            plan = planner_plan
+            plan = partial(planner_plan, max_request_seconds=max_request_seconds)
         self.cache = cache
         self.api = api
         self.launcher = launcher
@@ -277,15 +286,19 @@ class Scheduler:
                     rj = await self._refresh(key)
                     continue
                 except RecurringJobGone:
-                    self.cache.drop_recurringjob(key)
+                    self.cache.drop_recurringjob(key, (rj.get("metadata") or {}).get("uid"))
                     return None
                 self._written_rv[key] = str((written.get("metadata") or {}).get("resourceVersion"))
                 self._count_finished(key, current_status, written.get("status") or {}, jobs)
                 self.cache.put_recurringjob(written)
                 rj, wrote = written, True
-            if wrote or decision.prune or decision.warnings:
-                # pruning without a claim is safe: plan() only prunes finished Jobs outside `active`
-                await self.launcher.execute(rj, decision)
+            if wrote or decision.prune or decision.warnings or decision.release:
+                # pruning and releasing locks without a claim is safe: plan() only touches Jobs
+                # outside `active` that are finished or being deleted
+                try:
+                    await self.launcher.execute(rj, decision)
+                except JobRejected as rejected:
+                    return await self._book_rejection(key, rj, rejected)
             requeue = decision.requeue_after
             if requeue is None:
                 return None
@@ -293,6 +306,35 @@ class Scheduler:
             remaining = float(requeue) - (self.clock() - planned_at)
             return max(remaining, 0.0 if wrote else IDLE_REQUEUE_FLOOR)
         return 1.0  # kept conflicting: someone else is writing; look again shortly
+
+    async def _book_rejection(self, key: Key, rj: Mapping[str, Any], rejected: JobRejected) -> float | None:
+        """The API refused a Job we claimed: take it out of `active` (it was never created), count the
+        occurrence missed, set Ready=False/JobRejected and post a Warning. plan() then waits a minute
+        before the next attempt, so a bad template costs a few writes a minute, not a storm."""
+        log.warning("%s/%s: the API rejected Job %s: %s", *key, rejected.job_name, rejected)
+        await self.launcher.events.warn(rj, "JobRejected", f"Job {rejected.job_name}: {rejected.message}")
+        current: Mapping[str, Any] | None = rj
+        for _ in range(self.conflict_retries + 1):
+            if current is None or not self.is_leader():
+                return None
+            meta = current.get("metadata") or {}
+            status = book_rejection(current.get("status") or {}, rejected.job_name, rejected.message,
+                                    self.now(), meta.get("generation"))
+            try:
+                written = await claim(self.api, current, status, is_leader=self.is_leader,
+                                      metrics=self.metrics)
+            except ClaimConflict:
+                current = await self._refresh(key)
+                continue
+            except RecurringJobGone:
+                self.cache.drop_recurringjob(key, meta.get("uid"))
+                return None
+            self._written_rv[key] = str((written.get("metadata") or {}).get("resourceVersion"))
+            self.cache.put_recurringjob(written)
+            if self.metrics is not None:
+                self.metrics.count_occurrences(key[0], key[1], "missed", 1)
+            return 0.0  # plan again: it computes the retry time from the condition
+        return self.error_delay
 
     def _count_finished(self, key: Key, before: Mapping[str, Any], after: Mapping[str, Any],
                         jobs: Sequence[Mapping[str, Any]]) -> None:
