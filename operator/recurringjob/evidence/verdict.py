@@ -18,62 +18,60 @@ Rules:
 - `duplicates`: occurrences with more than one launch, wherever T lies: a second launch is never
   legitimate, margins or not;
 - `spurious`: launches whose T is not a time of that RecurringJob's schedule, whose RecurringJob is
-  unknown, or that carry no (parseable) scheduled time.
+  unknown, or that carry no (parseable) scheduled time;
+- `early`, `late beyond deadline`, `overlaps` (Forbid/Replace), `re-created after deletion`, and
+  the misses a spec allows (Forbid skips, deadlines that passed inside fault windows): see
+  `verdict_rules`. What is read from the audit lines: `verdict_audit`.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recurringjob.core.cron import Schedule, ScheduleError
 from recurringjob.core.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
+from recurringjob.evidence.verdict_audit import (
+    Fault,
+    JudgedRecurringJob,
+    Launch,
+    format_time,
+    job_launches,
+    job_lifetimes,
+    leader_changes,
+    lease_writes,
+    outside_deletions,
+    parse_audit_lines,
+    parse_time,
+)
+from recurringjob.evidence.verdict_rules import (
+    Occurrence,
+    dark_windows,
+    early_launches,
+    excused_misses,
+    late_launches,
+    launch_detail,
+    occurrence_detail,
+    overlapping_jobs,
+    recreated_after_deletion,
+)
+
+# Re-exported: the harness, the demo and the bench import these from here.
+__all__ = [
+    "NAME_LABEL", "SCHEDULED_TIME_ANNOTATION", "Fault", "JudgedRecurringJob", "Launch", "Verdict",
+    "compute_verdict", "format_time", "is_schedule_time", "job_launches", "parse_audit_lines", "parse_time",
+    "percentile", "schedule_times_between",
+]  # fmt: skip
 
 DEFAULT_LEASE_NAME = "recurringjob-operator"
 # Faults after which another replica has to take over (or the same one recover): failover gaps.
 LEADER_FAULTS = frozenset({"kill-leader", "pause-leader", "partition-leader", "devcluster-restart"})
 DETAIL_LIMIT = 50  # keep verdict.json readable; the counts stay exact
-
-
-@dataclass(frozen=True)
-class JudgedRecurringJob:
-    """A RecurringJob under test: what the verdict needs of its spec."""
-
-    namespace: str
-    name: str
-    schedule: str
-    time_zone: str | None = None
-    anchor: datetime | None = None  # only @every schedules need it: status.scheduleFrom
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault injected by the harness: what, when (unix seconds), to whom."""
-
-    kind: str
-    start: float
-    end: float | None = None
-    target: str | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Launch:
-    """One successful Job create found in the audit log."""
-
-    ts: float
-    namespace: str
-    recurringjob: str | None
-    scheduled_time: datetime | None
-    raw_scheduled_time: str | None
-    client: str
-    job_name: str | None
 
 
 @dataclass
@@ -96,102 +94,20 @@ class Verdict:
     duplicate_details: list[dict[str, Any]] = field(default_factory=list)
     missed_details: list[dict[str, Any]] = field(default_factory=list)
     spurious_details: list[dict[str, Any]] = field(default_factory=list)
+    early: int = 0
+    late_beyond_deadline: int = 0
+    overlaps: int = 0
+    recreated_after_deletion: int = 0
+    excused_misses: dict[str, int] = field(default_factory=dict)  # why -> count (not failures)
+    deletions_by_others: dict[str, int] = field(default_factory=dict)  # client -> Job DELETEs
+    early_details: list[dict[str, Any]] = field(default_factory=list)
+    late_details: list[dict[str, Any]] = field(default_factory=list)
+    overlap_details: list[dict[str, Any]] = field(default_factory=list)
+    recreated_details: list[dict[str, Any]] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def parse_audit_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    """JSONL -> dicts; a torn last line (the server was killed mid-write) is skipped."""
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict):
-            yield entry
-
-
-def parse_time(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError):
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _is_success(entry: Mapping[str, Any]) -> bool:
-    code = entry.get("code")
-    return isinstance(code, int) and 200 <= code < 300
-
-
-def _is_job_create(entry: Mapping[str, Any]) -> bool:
-    return (
-        entry.get("verb") == "create"
-        and entry.get("group") == "batch"
-        and entry.get("resource") == "jobs"
-        and not entry.get("subresource")
-    )
-
-
-def job_launches(audit: Iterable[Mapping[str, Any]]) -> tuple[list[Launch], dict[str, int]]:
-    """Successful Job creates, in log order, and the count of rejected ones by HTTP code."""
-    launches: list[Launch] = []
-    rejected: dict[str, int] = defaultdict(int)
-    for entry in audit:
-        if not _is_job_create(entry):
-            continue
-        if not _is_success(entry):
-            rejected[str(entry.get("code"))] += 1
-            continue
-        labels = entry.get("labels") or {}
-        annotations = entry.get("annotations") or {}
-        raw = annotations.get(SCHEDULED_TIME_ANNOTATION)
-        launches.append(
-            Launch(
-                ts=float(entry["ts"]),
-                namespace=str(entry.get("namespace") or ""),
-                recurringjob=labels.get(NAME_LABEL),
-                scheduled_time=parse_time(raw) if isinstance(raw, str) else None,
-                raw_scheduled_time=raw if isinstance(raw, str) else None,
-                client=str(entry.get("client")),
-                job_name=entry.get("name"),
-            )
-        )
-    return launches, dict(rejected)
-
-
-def lease_writes(audit: Iterable[Mapping[str, Any]], lease_name: str) -> list[tuple[float, str]]:
-    """(ts, client) of each successful write of the Lease: the writer is the holder it wrote."""
-    return [
-        (float(entry["ts"]), str(entry.get("client")))
-        for entry in audit
-        if entry.get("resource") == "leases"
-        and entry.get("name") == lease_name
-        and entry.get("verb") in {"create", "update", "patch"}
-        and _is_success(entry)
-    ]
-
-
-def leader_changes(writes: Sequence[tuple[float, str]]) -> list[dict[str, Any]]:
-    """Who held the Lease from when on."""
-    changes: list[dict[str, Any]] = []
-    holder: str | None = None
-    for ts, client in writes:
-        if client != holder:
-            changes.append({"ts": ts, "leader": client, "previous": holder})
-            holder = client
-    return changes
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -242,34 +158,22 @@ def compute_verdict(
     faults: Sequence[Fault] = (),
     lease_name: str = DEFAULT_LEASE_NAME,
     status_mismatches: Sequence[Mapping[str, Any]] = (),
+    dark_grace: float = 0.0,
+    forbid_grace: float = 5.0,
 ) -> Verdict:
-    """Judge occurrences scheduled in [window_start, window_end] (unix seconds, inclusive)."""
+    """Judge occurrences scheduled in [window_start, window_end] (unix seconds, inclusive).
+
+    `dark_grace`: seconds after a fault's end during which no replica may yet act (takeover and
+    catch-up), for misses of deadline RecurringJobs; `forbid_grace`: see `excused_misses`.
+    """
     entries = list(audit)
     launches, rejected = job_launches(entries)
     known = {(rj.namespace, rj.name): rj for rj in recurringjobs}
-
-    by_occurrence: dict[tuple[str, str, datetime], list[Launch]] = defaultdict(list)
-    spurious_details: list[dict[str, Any]] = []
-    for launch in launches:
-        rj = known.get((launch.namespace, launch.recurringjob or ""))
-        why = None
-        if rj is None:
-            why = "unknown RecurringJob"
-        elif launch.scheduled_time is None:
-            why = "missing or unparseable scheduled-time annotation"
-        elif not _valid_schedule(rj):
-            why = "the RecurringJob's schedule is invalid"
-        elif not is_schedule_time(rj.schedule, rj.time_zone, launch.scheduled_time, rj.anchor):
-            why = "not a time of the schedule"
-        if why is not None:
-            spurious_details.append(_launch_detail(launch) | {"why": why})
-            continue
-        assert launch.scheduled_time is not None
-        by_occurrence[(launch.namespace, launch.recurringjob or "", launch.scheduled_time)].append(launch)
+    by_occurrence, spurious_details = _occurrences(launches, known)
 
     start = datetime.fromtimestamp(window_start, UTC)
     end = datetime.fromtimestamp(window_end, UTC)
-    judged: list[tuple[str, str, datetime]] = []
+    judged: list[Occurrence] = []
     for rj in recurringjobs:
         # An invalid schedule (Ready=False) has no occurrences: nothing may run for it.
         times = (
@@ -279,21 +183,32 @@ def compute_verdict(
         )
         judged.extend((rj.namespace, rj.name, t) for t in times)
 
-    missed_details = [
-        {"namespace": ns, "recurringjob": name, "scheduled_time": format_time(t)}
-        for ns, name, t in judged
-        if not by_occurrence.get((ns, name, t))
-    ]
+    # Who launches is the operator (or whatever scheduler is judged): its deletes are its own business.
+    operator_clients = {launch.client for launch in launches}
+    lives = job_lifetimes(
+        entries,
+        # Replace: a Job's turn ends when the operator deletes it (its pods may take a while to go).
+        lambda namespace, name, client: (
+            client in operator_clients and _policy(known, namespace, name) == "Replace"
+        ),
+    )
+    deletions = outside_deletions(entries, operator_clients)
+
+    unlaunched = [key for key in judged if not by_occurrence.get(key)]
+    excused = excused_misses(unlaunched, known, lives, dark_windows(faults, dark_grace), forbid_grace)
+    missed_details = [occurrence_detail(key) for key in unlaunched if key not in excused]
+    excused_counts: dict[str, int] = defaultdict(int)
+    for why in excused.values():
+        excused_counts[why] += 1
     duplicate_details = [
-        {
-            "namespace": ns,
-            "recurringjob": name,
-            "scheduled_time": format_time(t),
-            "launches": [_launch_detail(launch) for launch in found],
-        }
-        for (ns, name, t), found in sorted(by_occurrence.items(), key=lambda item: item[0][2])
+        occurrence_detail(key) | {"launches": [launch_detail(launch) for launch in found]}
+        for key, found in sorted(by_occurrence.items(), key=lambda item: item[0][2])
         if len(found) > 1
     ]
+    early_details = early_launches(by_occurrence)
+    late_details = late_launches(by_occurrence, known)
+    overlap_details = overlapping_jobs(lives, known)
+    recreated_details = recreated_after_deletion(launches, deletions)
     lateness = [
         min(launch.ts for launch in by_occurrence[key]) - key[2].timestamp()
         for key in judged
@@ -302,20 +217,26 @@ def compute_verdict(
     by_client: dict[str, int] = defaultdict(int)
     for launch in launches:
         by_client[launch.client] += 1
+    deleted_by: dict[str, int] = defaultdict(int)
+    for deletion in deletions:
+        deleted_by[deletion.client] += 1
 
     writes = lease_writes(entries, lease_name)
-    changes = leader_changes(writes)
     reasons = []
     if not judged:
         reasons.append("no occurrence in the judged window: nothing was proven")
-    if duplicate_details:
-        reasons.append(f"{len(duplicate_details)} occurrence(s) launched more than once")
-    if missed_details:
-        reasons.append(f"{len(missed_details)} occurrence(s) never launched")
-    if spurious_details:
-        reasons.append(f"{len(spurious_details)} launch(es) for no occurrence of the schedule")
-    if status_mismatches:
-        reasons.append(f"{len(status_mismatches)} RecurringJob(s) with a wrong final status")
+    for details, what in (
+        (duplicate_details, "occurrence(s) launched more than once"),
+        (missed_details, "occurrence(s) never launched"),
+        (spurious_details, "launch(es) for no occurrence of the schedule"),
+        (early_details, "launch(es) before the scheduled time"),
+        (late_details, "launch(es) later than startingDeadlineSeconds"),
+        (overlap_details, "Job(s) created while another Job of a Forbid/Replace RecurringJob ran"),
+        (recreated_details, "occurrence(s) launched again after their Job was deleted by someone else"),
+        (status_mismatches, "RecurringJob(s) with a wrong final status"),
+    ):
+        if details:
+            reasons.append(f"{len(details)} {what}")
     return Verdict(
         clean=not reasons,
         window={
@@ -337,25 +258,57 @@ def compute_verdict(
         },
         rejected_job_creates=rejected,
         launches_by_client=dict(sorted(by_client.items())),
-        leader_changes=changes,
+        leader_changes=leader_changes(writes),
         failovers=_failovers(faults, writes, launches),
         faults=[asdict(f) for f in sorted(faults, key=lambda f: f.start)],
         status_mismatches=[dict(m) for m in status_mismatches],
         duplicate_details=duplicate_details[:DETAIL_LIMIT],
         missed_details=missed_details[:DETAIL_LIMIT],
         spurious_details=spurious_details[:DETAIL_LIMIT],
+        early=len(early_details),
+        late_beyond_deadline=len(late_details),
+        overlaps=len(overlap_details),
+        recreated_after_deletion=len(recreated_details),
+        excused_misses=dict(sorted(excused_counts.items())),
+        deletions_by_others=dict(sorted(deleted_by.items())),
+        early_details=early_details[:DETAIL_LIMIT],
+        late_details=late_details[:DETAIL_LIMIT],
+        overlap_details=overlap_details[:DETAIL_LIMIT],
+        recreated_details=recreated_details[:DETAIL_LIMIT],
         reasons=reasons,
     )
 
 
-def _launch_detail(launch: Launch) -> dict[str, Any]:
-    return {
-        "ts": launch.ts,
-        "client": launch.client,
-        "job": launch.job_name,
-        "recurringjob": launch.recurringjob,
-        "scheduled_time": launch.raw_scheduled_time,
-    }
+def _policy(
+    known: Mapping[tuple[str, str], JudgedRecurringJob], namespace: str, name: str | None
+) -> str | None:
+    rj = known.get((namespace, name or ""))
+    return rj.concurrency_policy if rj else None
+
+
+def _occurrences(
+    launches: Sequence[Launch], known: Mapping[tuple[str, str], JudgedRecurringJob]
+) -> tuple[dict[Occurrence, list[Launch]], list[dict[str, Any]]]:
+    """Launches grouped by the occurrence they launch, and the spurious ones (with why)."""
+    by_occurrence: dict[Occurrence, list[Launch]] = defaultdict(list)
+    spurious: list[dict[str, Any]] = []
+    for launch in launches:
+        rj = known.get((launch.namespace, launch.recurringjob or ""))
+        why = None
+        if rj is None:
+            why = "unknown RecurringJob"
+        elif launch.scheduled_time is None:
+            why = "missing or unparseable scheduled-time annotation"
+        elif not _valid_schedule(rj):
+            why = "the RecurringJob's schedule is invalid"
+        elif not is_schedule_time(rj.schedule, rj.time_zone, launch.scheduled_time, rj.anchor):
+            why = "not a time of the schedule"
+        if why is not None:
+            spurious.append(launch_detail(launch) | {"why": why})
+            continue
+        assert launch.scheduled_time is not None
+        by_occurrence[(launch.namespace, launch.recurringjob or "", launch.scheduled_time)].append(launch)
+    return by_occurrence, spurious
 
 
 def _round(value: float | None) -> float | None:
