@@ -38,7 +38,7 @@ NAMESPACED: dict[str, Any] = {"watchNamespaces": ["team-a", "team-b"]}
 WORKLOAD_VERBS = {
     ("recurringjob.dev", "recurringjobs"): {"get", "list", "watch"},
     ("recurringjob.dev", "recurringjobs/status"): {"update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "delete", "patch"},
     ("", "events"): {"create"},
 }
 # cluster mode only: Kopf's CRD scanning (namespaced mode turns it off)

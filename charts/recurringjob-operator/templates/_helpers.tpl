@@ -69,10 +69,11 @@ docs/operations.md, "RBAC"). Used by the ClusterRole (cluster mode) and each nam
 - apiGroups: ["recurringjob.dev"]
   resources: ["recurringjobs/status"]
   verbs: ["update"]
-# create: launch; delete: Replace and history pruning; get: AlreadyExists owner check, recovery
+# create: launch; delete: Replace and history pruning; get: AlreadyExists owner check, recovery;
+# patch: releasing the occurrence-lock finalizer (a JSON patch that removes only ours)
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["get", "list", "watch", "create", "delete", "patch"]
 # Warning events on RecurringJobs (Kopf's own event posting is off)
 - apiGroups: [""]
   resources: ["events"]
