@@ -35,6 +35,12 @@ def summary_rows(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("duplicates", str(verdict["duplicates"])),
         ("missed", str(verdict["missed"])),
         ("spurious", str(verdict["spurious"])),
+        ("early (before T)", str(verdict.get("early", 0))),
+        ("late beyond deadline", str(verdict.get("late_beyond_deadline", 0))),
+        ("overlaps (Forbid/Replace)", str(verdict.get("overlaps", 0))),
+        ("re-created after deletion", str(verdict.get("recreated_after_deletion", 0))),
+        ("excused misses", _counts(verdict.get("excused_misses") or {})),
+        ("Job deletions by others", _counts(verdict.get("deletions_by_others") or {})),
         ("lateness p50 / p99 / max",
          f"{_seconds(lateness['p50'])} / {_seconds(lateness['p99'])} / {_seconds(lateness['max'])}"),
         ("rejected Job creates", _counts(verdict["rejected_job_creates"])),
@@ -43,6 +49,13 @@ def summary_rows(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("wrong final status", str(len(verdict.get("status_mismatches") or []))),
     ]  # fmt: skip
     return rows
+
+
+# Rows that count failures: any figure but 0 is shown in red.
+FAILURE_ROWS = frozenset({
+    "duplicates", "missed", "spurious", "early (before T)", "late beyond deadline",
+    "overlaps (Forbid/Replace)", "re-created after deletion", "wrong final status",
+})  # fmt: skip
 
 
 def _counts(counts: Mapping[str, int]) -> str:
@@ -81,7 +94,7 @@ def render(verdict: Mapping[str, Any], title: str = "Exactly-once verdict (from 
         style = ""
         if key == "verdict":
             style = "bold green" if verdict["clean"] else "bold red"
-        elif key in {"duplicates", "missed", "spurious", "wrong final status"} and value != "0":
+        elif key in FAILURE_ROWS and value != "0":
             style = "red"
         summary.add_row(key, value, style=style)
     parts: list[Any] = [summary]
@@ -119,6 +132,21 @@ def _problem_lines(verdict: Mapping[str, Any], limit: int = 5) -> list[str]:
     for bad in verdict.get("spurious_details", [])[:limit]:
         what = f"{bad['recurringjob']} {bad['scheduled_time']}"
         lines.append(f"spurious {what} by {bad['client']}: {bad['why']}")
+    for early in verdict.get("early_details", [])[:limit]:
+        lines.append(f"early {early['recurringjob']} {early['scheduled_time']} by {early['client']}: "
+                     f"{early['early_by_s']:.3f}s before T")
+    for late in verdict.get("late_details", [])[:limit]:
+        lines.append(f"late {late['recurringjob']} {late['scheduled_time']} by {late['client']}: "
+                     f"{late['late_by_s']:.3f}s after T, deadline {late['deadline_s']}s")
+    for overlap in verdict.get("overlap_details", [])[:limit]:
+        running = ", ".join(other["job"] for other in overlap["while_running"])
+        lines.append(f"overlap ({overlap['policy']}) {overlap['namespace']}/{overlap['job']} created "
+                     f"{_clock(overlap['created'])} while {running} ran")
+    for again in verdict.get("recreated_details", [])[:limit]:
+        deleted = again["deleted"]
+        what = f"{again['namespace']}/{again['recurringjob']} {again['scheduled_time']}"
+        lines.append(f"re-created {what} after {deleted['client']} deleted {deleted['job']} "
+                     f"at {_clock(deleted['ts'])}")
     for status in (verdict.get("status_mismatches") or [])[:limit]:
         lines.append(
             f"status {status['namespace']}/{status['recurringjob']}: lastSuccessfulTime "
