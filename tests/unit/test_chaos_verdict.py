@@ -285,3 +285,18 @@ def test_after_an_api_server_restart_the_same_leader_may_carry_on() -> None:
     assert failover["new_leader"] == "replica-1"
     assert failover["takeover_after_s"] == 2.5
     assert len(verdict.leader_changes) == 1
+
+
+def test_final_status_check_finds_the_owner_of_a_job_whose_label_was_removed() -> None:
+    stripped = job_object("a", "2030-01-01T12:00:06Z")
+    stripped["metadata"]["labels"] = {}
+    stripped["metadata"]["ownerReferences"] = [
+        {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob", "name": "a", "controller": True}
+    ]
+    jobs = [job_object("a", "2030-01-01T12:00:04Z"), stripped]
+    assert last_successful_mismatches([rj_object("a", "2030-01-01T12:00:06Z")], jobs) == []
+    (stale,) = last_successful_mismatches([rj_object("a", "2030-01-01T12:00:04Z")], jobs)
+    assert stale["newest_successful_completion"] == "2030-01-01T12:00:06Z"
+    # Whose Jobs others deleted cannot be checked from the Jobs: left out when asked.
+    unjudged = {("default", "a")}
+    assert last_successful_mismatches([rj_object("a", "2030-01-01T12:00:04Z")], jobs, unjudged) == []

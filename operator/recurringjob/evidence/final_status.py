@@ -6,25 +6,40 @@ nothing runs any more (a lost update stays lost: nothing later would repair it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from recurringjob.evidence.verdict import NAME_LABEL, format_time, parse_time
 
 
+def owner_name(job: Mapping[str, Any]) -> str | None:
+    """The RecurringJob a Job belongs to: its controller ownerReference (labels can be edited away),
+    else the `recurringjob.dev/name` label."""
+    meta = job.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "RecurringJob" and isinstance(ref.get("name"), str):
+            return str(ref["name"])
+    label = (meta.get("labels") or {}).get(NAME_LABEL)
+    return label if isinstance(label, str) else None
+
+
 def last_successful_mismatches(
-    recurringjobs: Iterable[Mapping[str, Any]], jobs: Iterable[Mapping[str, Any]]
+    recurringjobs: Iterable[Mapping[str, Any]],
+    jobs: Iterable[Mapping[str, Any]],
+    unjudged: Collection[tuple[str, str]] = (),
 ) -> list[dict[str, Any]]:
     """RecurringJobs whose status.lastSuccessfulTime is not the newest successful completion.
 
     `recurringjobs` and `jobs` are objects as the API returns them, read once everything has
-    finished (a lost status update stays lost: nothing later would repair it).
+    finished (a lost status update stays lost: nothing later would repair it). `unjudged`:
+    (namespace, name) of RecurringJobs whose Jobs others deleted (TTL, by hand), so that the
+    newest completion can no longer be read from the Jobs.
     """
     newest: dict[tuple[str, str], datetime] = {}
     for job in jobs:
         meta = job.get("metadata") or {}
-        owner = (meta.get("labels") or {}).get(NAME_LABEL)
+        owner = owner_name(job)
         status = job.get("status") or {}
         completed = parse_time(status.get("completionTime") or "")
         succeeded = any(
@@ -39,6 +54,8 @@ def last_successful_mismatches(
     for rj in recurringjobs:
         meta = rj.get("metadata") or {}
         key = (str(meta.get("namespace") or ""), str(meta.get("name")))
+        if key in unjudged:
+            continue
         recorded_text = (rj.get("status") or {}).get("lastSuccessfulTime")
         recorded = parse_time(recorded_text) if isinstance(recorded_text, str) else None
         expected = newest.get(key)
