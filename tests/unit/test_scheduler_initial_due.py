@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from recurringjob.core.attention import initial_due
 from recurringjob.core.planner import Decision
-from recurringjob.runtime.scheduler import initial_due
 from test_scheduler import make
 
 NOW = datetime(2024, 3, 10, 7, 0, 30, tzinfo=UTC)

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
 from recurringjob.core.jobs import build_job, job_name
+from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS
 from recurringjob.core.planner_status import (
-    DEFAULT_MAX_REQUEST_SECONDS,
     REJECTED_REASON,
     Bookkeeping,
     InvalidSpec,

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from recurringjob.core.jobs import (
-    OCCURRENCE_LOCK_FINALIZER,
-    SCHEDULED_TIME_ANNOTATION,
-    scheduled_time_from_name,
+from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
+from recurringjob.core.occurrence_lock import (
+    DEFAULT_MAX_REQUEST_SECONDS,
+    holds_lock,
+    is_deleting,
+    lock_free_at,
 )
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 
 CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
 CATCH_UP_POLICIES = ("Latest", "All", "None")
 MAX_CATCH_UP_LIMIT = 1000  # the CRD's maximum; bounds the backward walk of catchUp All
-# How long a Job create may stay in flight: our client's timeout (20 s) plus kube-apiserver's
-# default --request-timeout (60 s). A Job keeps its occurrence lock at least this long after its
-# creation, so a create sent by a deposed leader lands on a taken name (AlreadyExists).
-DEFAULT_MAX_REQUEST_SECONDS = 80.0
 REJECTED_REASON = "JobRejected"  # Ready=False: the API refused the Job built from this spec
 
 
@@ -208,24 +206,6 @@ class Bookkeeping:
 
     def revisit(self, t: datetime) -> None:
         self.revisit_at = t if self.revisit_at is None else min(self.revisit_at, t)
-
-
-def is_deleting(job: Mapping[str, Any]) -> bool:
-    metadata = job.get("metadata")
-    return isinstance(metadata, Mapping) and bool(metadata.get("deletionTimestamp"))
-
-
-def holds_lock(job: Mapping[str, Any]) -> bool:
-    metadata = job.get("metadata")
-    finalizers = metadata.get("finalizers") if isinstance(metadata, Mapping) else None
-    return isinstance(finalizers, list) and OCCURRENCE_LOCK_FINALIZER in finalizers
-
-
-def lock_free_at(job: Mapping[str, Any], max_request_seconds: float) -> datetime | None:
-    """The earliest moment no create of this Job's name can still be in flight: its creation plus
-    the in-flight bound, plus 1 s because creationTimestamp is truncated to the second."""
-    created = parse_time((job.get("metadata") or {}).get("creationTimestamp"))
-    return created + timedelta(seconds=max_request_seconds + 1) if created is not None else None
 
 
 def bookkeep(
