@@ -4,6 +4,7 @@ The chaos harness and tests use it from plain synchronous code, e.g.
 
     faults = FaultClient("http://127.0.0.1:PORT")
     faults.set_errors(0.2, codes=[409, 503], verbs=["update", "patch"], resources=["recurringjobs"])
+    faults.hold(30, verbs=["create"], resources=["jobs"], clients=["replica-1"])
     faults.partition("replica-1", mode="hang")
     faults.heal("replica-1")
     faults.clear()
@@ -63,6 +64,12 @@ class FaultClient:
 
     def expire_watches(self, rate: float = 1.0, **match: Any) -> dict[str, Any]:
         return self.update({"watchExpiry": [{"rate": rate, **match}] if rate else []})
+
+    def hold(self, seconds: float, rate: float = 1.0, **match: Any) -> dict[str, Any]:
+        """Keep matching requests `seconds` on the server, then commit them even if the client left:
+        e.g. hold(30, verbs=["create"], resources=["jobs"], clients=["replica-1"])."""
+        rule = {"seconds": seconds, "rate": rate, **match}
+        return self.update({"holds": [rule] if seconds and rate else []})
 
     def partition(self, client: str, mode: str = "hang") -> dict[str, Any]:
         return self._call("POST", "/partition", {"client": client, "mode": mode})

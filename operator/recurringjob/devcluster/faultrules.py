@@ -6,6 +6,7 @@ One rule syntax for flags and the admin API. A flag value is space-separated `ke
     --fault-latency '20ms'                                    every request waits 20 ms
     --fault-latency 'delay=10ms jitter=90ms verbs=list,watch' list/watch wait 10..100 ms
     --fault-errors 'rate=0.2 codes=409,503 verbs=update,patch resources=recurringjobs/status'
+    --fault-hold 'seconds=30s verbs=create resources=jobs clients=replica-1'
 
 The JSON form (GET/PUT /_devcluster/faults) has the same keys with JSON lists and numbers.
 Every rule may narrow itself with `verbs`, `resources` and `clients` (empty = all). A resource
@@ -84,6 +85,15 @@ class WatchDropRule(Rule):
     PRIMARY: ClassVar[str] = "after"
     after: float = 0.0
     jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class HoldRule(Rule):
+    """Keep a matching request on the server `seconds` before handling it, then commit it even if
+    its client has given up meanwhile: a write "still on the wire" after the client's timeout."""
+
+    PRIMARY: ClassVar[str] = "seconds"
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def _convert(name: str, value: Any) -> Any:
         except ValueError as exc:
             raise RuleError(f"retryAfter must be whole seconds, got {value!r}") from exc
         return seconds
-    try:  # delay, jitter, after
+    try:  # delay, jitter, after, seconds
         return parse_duration(value)
     except ValueError as exc:
         raise RuleError(f"{name}: {exc}") from exc

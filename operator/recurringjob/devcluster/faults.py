@@ -1,4 +1,4 @@
-"""Fault injection for the dev cluster: latency, error answers, watch drops and expiry, partitions.
+"""Fault injection for the dev cluster: latency, errors, holds, watch drops and expiry, partitions.
 
 Switchable at start (`--fault-*` flags) and at run time (admin API under /_devcluster/faults, and
 `FaultClient` for tests and the chaos harness). Each rule draws from its own `random.Random`
@@ -24,6 +24,7 @@ from aiohttp import web
 from recurringjob.devcluster.faultclient import ADMIN_PATH, FaultClient
 from recurringjob.devcluster.faultrules import (
     ErrorRule,
+    HoldRule,
     LatencyRule,
     Rule,
     RuleError,
@@ -46,6 +47,7 @@ RULE_KINDS: dict[str, type[Rule]] = {
     "errors": ErrorRule,
     "watchDrops": WatchDropRule,
     "watchExpiry": WatchExpireRule,
+    "holds": HoldRule,
 }
 _FLAGS: dict[str, tuple[str, str]] = {  # JSON key -> (flag, help)
     "latency": ("--fault-latency", "add latency, e.g. '20ms' or 'delay=10ms jitter=90ms verbs=list,watch'"),
@@ -55,6 +57,8 @@ _FLAGS: dict[str, tuple[str, str]] = {  # JSON key -> (flag, help)
                    " 'after=2s jitter=8s resources=jobs'"),
     "watchExpiry": ("--fault-watch-expire", "answer 410 Expired to watches resuming from a resourceVersion,"
                     " e.g. '0.3' or 'rate=1 resources=leases'"),
+    "holds": ("--fault-hold", "keep matching requests on the server, then commit them even if the client"
+              " gave up, e.g. '30s' or 'seconds=30s verbs=create resources=jobs clients=replica-1'"),
 }
 
 
@@ -219,6 +223,15 @@ class FaultInjector:
                 code = rng.choice(rule.codes)
                 self._record(f"error:{code}", info)
                 return status_response(code, info, retry_after=rule.retry_after)
+        return None
+
+    def hold_for(self, info: RequestInfo) -> float | None:
+        """Seconds to keep this request before handling it (committed even if its client leaves)."""
+        for rule, rng in self._rules["holds"]:
+            if rule.matches(info) and rng.random() < rule.rate:
+                assert isinstance(rule, HoldRule)
+                self._record("hold", info)
+                return rule.seconds
         return None
 
     def watch_cut_after(self, info: RequestInfo) -> float | None:

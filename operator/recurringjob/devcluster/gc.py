@@ -5,7 +5,8 @@ DELETE returns first, then dependents disappear (Background), or the owner waits
 `foregroundDeletion` finalizer until they are gone (Foreground), or dependents lose their
 ownerReference behind the owner's `orphan` finalizer (Orphan). A dependent is collected only when
 none of its owners exists any more (ownerReference uid checked, so a same-named successor is not
-an owner).
+an owner). Every delete they make is an audit line (client system:garbage-collector, or the
+namespace / CRD cleanup's own identity, event "deleted").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from recurringjob.devcluster import crds
 from recurringjob.devcluster.apierrors import ApiError
+from recurringjob.devcluster.audit import GARBAGE_COLLECTOR, AuditLog, controller_entry
 from recurringjob.devcluster.registry import RK
 from recurringjob.devcluster.store import Event, Store
 
@@ -23,11 +25,14 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 NAMESPACES: RK = ("", "namespaces")
 CRDS: RK = (crds.CRD_GROUP, "customresourcedefinitions")
+NAMESPACE_CONTROLLER = "system:namespace-controller"  # audit client of the namespace's content deletes
+CRD_CLEANUP = "system:apiextensions-controller"  # ... and of a deleted CRD's custom resources
 
 
 class GarbageCollector:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, audit: AuditLog | None = None) -> None:
         self.store = store
+        self.audit = audit  # each delete is a controller line (audit.py)
         self._pending: set[tuple[str, RK, str, str]] = set()  # (task, rk, namespace, name)
         self._scheduled = False
         store.listeners.append(self._on_event)
@@ -79,7 +84,7 @@ class GarbageCollector:
             if alive:
                 self._set_owner_refs(rk, obj, [r for r in refs if r.get("uid") != owner_uid])
             elif not obj["metadata"].get("deletionTimestamp"):
-                self._delete(rk, obj, "Background")
+                self._delete(rk, obj, "Background", GARBAGE_COLLECTOR)
 
     def _foreground(self, rk: RK, ns: str, name: str) -> None:
         owner = self.store.peek(rk, ns, name)
@@ -88,7 +93,7 @@ class GarbageCollector:
         dependents = self.store.dependents(owner["metadata"]["uid"])
         for dep_rk, dep in dependents:
             if not dep["metadata"].get("deletionTimestamp"):
-                self._delete(dep_rk, dep, "Foreground")
+                self._delete(dep_rk, dep, "Foreground", GARBAGE_COLLECTOR)
         if not self.store.dependents(owner["metadata"]["uid"]):
             self._drop_finalizer(rk, owner, "foregroundDeletion")
 
@@ -119,7 +124,7 @@ class GarbageCollector:
         for content_rk in namespaced:
             for obj in self.store.select(content_rk, name):
                 if not obj["metadata"].get("deletionTimestamp"):
-                    self._delete(content_rk, obj, "Background")
+                    self._delete(content_rk, obj, "Background", NAMESPACE_CONTROLLER)
         empty = not any(self.store.select(content_rk, name) for content_rk in namespaced)
         if empty and not namespace["metadata"].get("finalizers"):
             self.store._remove(NAMESPACES, namespace)
@@ -131,7 +136,7 @@ class GarbageCollector:
         cr_rk = (crd["spec"]["group"], crd["spec"]["names"]["plural"])
         for obj in self.store.select(cr_rk):
             if not obj["metadata"].get("deletionTimestamp"):
-                self._delete(cr_rk, obj, "Background")
+                self._delete(cr_rk, obj, "Background", CRD_CLEANUP)
         if not self.store.select(cr_rk):
             self._drop_finalizer(CRDS, crd, crds.CLEANUP_FINALIZER)
 
@@ -146,9 +151,18 @@ class GarbageCollector:
                 return owner is not None and owner["metadata"]["uid"] == ref.get("uid")
         return False
 
-    def _delete(self, rk: RK, obj: Obj, policy: str) -> None:
+    def _delete(self, rk: RK, obj: Obj, policy: str, client: str) -> None:
         meta = obj["metadata"]
-        self.store.delete(rk, meta.get("namespace"), meta["name"], policy, {"uid": meta["uid"]})
+        code = 200
+        try:
+            self.store.delete(rk, meta.get("namespace"), meta["name"], policy, {"uid": meta["uid"]})
+        except ApiError as exc:
+            code = exc.code
+            raise
+        finally:
+            if self.audit is not None:
+                self.audit.record_entry(controller_entry("delete", rk[0], rk[1], obj, client, "deleted",
+                                                         code=code, propagationPolicy=policy))
 
     def _set_owner_refs(self, rk: RK, obj: Obj, refs: list[dict[str, Any]]) -> None:
         meta = dict(obj["metadata"])

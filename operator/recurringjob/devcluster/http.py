@@ -8,6 +8,7 @@ writing it there is no `await`, so every write is atomic with respect to every o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -45,6 +46,7 @@ class ApiHandler:
         self.access = access
         self.bookmark_interval = bookmark_interval
         self.event_lines = EventLines()
+        self._held_tasks: set[asyncio.Task[web.StreamResponse]] = set()
 
     # ---- entry point -----------------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -78,6 +80,15 @@ class ApiHandler:
             self._audit(received, info, injected.status, None, request)
             self._log_access(received, info, injected.status, None)
             return injected
+        hold = self.faults.hold_for(info) if self.faults is not None and info.verb != "watch" else None
+        if hold is not None:
+            return await self._held(request, target, info, received, hold)
+        return await self._serve(request, target, info, received)
+
+    async def _serve(
+        self, request: web.Request, target: Target, info: RequestInfo, received: float,
+        held_since: float | None = None,
+    ) -> web.StreamResponse:
         created: Obj | None = None
         try:
             if info.verb == "watch":
@@ -87,9 +98,29 @@ class ApiHandler:
             response = codec.error_response(exc)
             created = getattr(exc, "created", None)
         if info.is_mutating:
-            self._audit(received, info, response.status, created, request)
+            self._audit(received, info, response.status, created, request, held_since)
         self._log_access(received, info, response.status, created)
         return response
+
+    async def _held(
+        self, request: web.Request, target: Target, info: RequestInfo, received: float, seconds: float
+    ) -> web.StreamResponse:
+        """The hold fault: the request is on the server, its commit comes `seconds` later, whatever
+        the client does meanwhile (aiohttp may cancel a handler whose client left: the commit is
+        shielded from that)."""
+        try:
+            request[codec.BODY_KEY] = await codec.read_body(request)  # all of it is here before the wait
+        except apierrors.ApiError as exc:
+            return codec.error_response(exc)
+
+        async def commit() -> web.StreamResponse:
+            await asyncio.sleep(seconds)
+            return await self._serve(request, target, info, time.time(), held_since=received)
+
+        task = asyncio.ensure_future(commit())
+        self._held_tasks.add(task)  # a task nobody references may be garbage-collected mid-way
+        task.add_done_callback(self._held_tasks.discard)
+        return await asyncio.shield(task)
 
     def _log_access(self, received: float, info: RequestInfo, code: int, created: Obj | None) -> None:
         if self.access is not None:
@@ -106,11 +137,12 @@ class ApiHandler:
         return injected
 
     def _audit(
-        self, received: float, info: RequestInfo, code: int, created: Obj | None, request: web.Request
+        self, ts: float, info: RequestInfo, code: int, created: Obj | None, request: web.Request,
+        received: float | None = None,
     ) -> None:
         # A dry run changes nothing, and verdicts count what changed: it is not audited.
         if self.audit is not None and info.is_mutating and not _dry_run(request):
-            self.audit.record(received, info, code, created)
+            self.audit.record(ts, info, code, created, received=received)
 
     # ---- resource verbs --------------------------------------------------------------------------
     async def _dispatch(

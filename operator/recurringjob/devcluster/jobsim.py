@@ -3,15 +3,20 @@
 A created Job gets `status.startTime` and `active: 1`; after its duration it ends `Complete`
 (conditions SuccessCriteriaMet + Complete, `completionTime`, `succeeded`) or `Failed`
 (FailureTarget + Failed, reason BackoffLimitExceeded, `failed`), the way batch/v1 reports it
-since Kubernetes 1.31. `spec.activeDeadlineSeconds` ends it Failed/DeadlineExceeded, deleting it
-stops it, `spec.suspend: true` keeps it from starting. Per-Job annotations override the defaults:
+since Kubernetes 1.31. `spec.activeDeadlineSeconds` ends it Failed/DeadlineExceeded,
+`spec.suspend: true` keeps it from starting. Deletion, like kube: with the `foregroundDeletion`
+finalizer (propagationPolicy Foreground) its pods die first, so it stops at once (status `active`
+drops to 0, no Complete/Failed condition); with Background propagation its pods outlive the
+request and run until the Job object is really gone, so a Job a finalizer holds keeps running (and
+may still finish). Per-Job annotations override the defaults:
 
     devcluster.recurringjob.dev/duration: "3s"
     devcluster.recurringjob.dev/outcome: Failed
 
 One task drives every Job: it consumes the store's Job events and keeps a heap of finish times,
 so ten thousand running Jobs cost ten thousand heap entries, not ten thousand tasks. Remaining
-time is derived from `status.startTime`, so Jobs restored from --data-dir still finish.
+time is derived from `status.startTime`, so Jobs restored from --data-dir still finish. Finishing
+and stopping are written to the audit log as controller lines (audit.py).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob.devcluster import apierrors
+from recurringjob.devcluster.audit import JOB_CONTROLLER, AuditLog, controller_entry
 from recurringjob.devcluster.durations import parse_duration
 from recurringjob.devcluster.objectmeta import now_rfc3339
 from recurringjob.devcluster.store import Obj, Store, Subscription
@@ -36,6 +42,7 @@ JOBS = ("batch", "jobs")
 DURATION_ANNOTATION = "devcluster.recurringjob.dev/duration"
 OUTCOME_ANNOTATION = "devcluster.recurringjob.dev/outcome"
 OUTCOMES = ("Complete", "Failed")
+FOREGROUND = "foregroundDeletion"
 _EVENTS_PER_YIELD = 200  # a burst of thousands of creates must not starve the HTTP handlers
 
 log = logging.getLogger(__name__)
@@ -44,7 +51,8 @@ JobKey = tuple[str, str]  # (namespace, name)
 
 
 class JobSimulator:
-    def __init__(self, store: Store, default_duration: float, default_outcome: str) -> None:
+    def __init__(self, store: Store, default_duration: float, default_outcome: str,
+                 audit: AuditLog | None = None) -> None:
         if default_outcome not in OUTCOMES:
             raise UserError(f"job outcome must be one of {', '.join(OUTCOMES)}, got {default_outcome!r}")
         self.store = store
@@ -54,6 +62,8 @@ class JobSimulator:
         self._running: dict[JobKey, tuple[str, float]] = {}
         self._timers: list[tuple[float, int, JobKey, str]] = []
         self._sequence = itertools.count()
+        self._stopped: set[str] = set()  # uids stopped by a Foreground deletion, until they are gone
+        self.audit = audit  # controller lines: finished, stopped (audit.py)
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -126,9 +136,25 @@ class JobSimulator:
     def _on_event(self, type_: str, job: Obj) -> None:
         meta = job["metadata"]
         key: JobKey = (meta.get("namespace", ""), meta["name"])
+        uid = meta.get("uid", "")
         status = job.get("status") or {}
-        if type_ == "DELETED" or meta.get("deletionTimestamp") or _finished(status):
-            self._running.pop(key, None)  # deletion stops it; finished Jobs need nothing more
+        if type_ == "DELETED":
+            running = self._running.get(key, ("", 0.0))[0] == uid
+            if running:
+                del self._running[key]
+            if uid in self._stopped:
+                self._stopped.discard(uid)
+            elif running:  # Background deletion: its pods ran until the Job object was gone
+                self._audit_stopped(job, None)
+            return
+        if uid in self._stopped or _finished(status):
+            self._running.pop(key, None)  # finished Jobs need nothing more
+            return
+        if meta.get("deletionTimestamp"):
+            if FOREGROUND in (meta.get("finalizers") or ()):
+                self._stop_for_deletion(key, job)  # Foreground: the pods die before the Job
+            elif key not in self._running and status.get("active"):
+                self._resume(key, job)  # Background: the pods run on until the Job object is gone
             return
         spec = job.get("spec") or {}
         if spec.get("suspend"):
@@ -139,6 +165,30 @@ class JobSimulator:
             self._start(key, job)
         elif key not in self._running:
             self._resume(key, job)  # running before a restart: only the remaining time is left
+
+    def _stop_for_deletion(self, key: JobKey, job: Obj) -> None:
+        """A deletion with the foregroundDeletion finalizer: pods go first, so the Job stops now,
+        without a Complete/Failed condition. Decided once per uid: the finalizer is soon gone
+        (the garbage collector drops it), and the Job must not look like it runs again then."""
+        uid = job["metadata"].get("uid", "")
+        self._stopped.add(uid)
+        if self._running.get(key, ("", 0.0))[0] == uid:
+            del self._running[key]
+        current = self.store.peek(JOBS, key[0], key[1])  # the event may be stale: write on the latest
+        if current is None or current["metadata"].get("uid") != uid:
+            return
+        status = current.get("status") or {}
+        if not status.get("active"):
+            return  # already stopped (e.g. before a restart), or never started
+        stopped = {k: v for k, v in status.items() if k not in ("active", "ready")}
+        stopped.update(terminating=0)
+        if self._write_status(current, stopped):
+            self._audit_stopped(current, "status")
+
+    def _audit_stopped(self, job: Obj, subresource: str | None) -> None:
+        if self.audit is not None:
+            self.audit.record_entry(controller_entry("update", JOBS[0], JOBS[1], job, JOB_CONTROLLER,
+                                                     "stopped", subresource=subresource))
 
     def _start(self, key: JobKey, job: Obj) -> None:
         status = dict(job.get("status") or {})
@@ -205,7 +255,10 @@ class JobSimulator:
             conditions += [_condition("SuccessCriteriaMet", "CompletionsReached", message, now),
                            _condition("Complete", "CompletionsReached", message, now)]
         status["conditions"] = conditions
-        self._write_status(job, status)
+        if self._write_status(job, status) and self.audit is not None:
+            outcome = "Failed" if _has_condition(status, "Failed") else "Complete"
+            self.audit.record_entry(controller_entry("update", JOBS[0], JOBS[1], job, JOB_CONTROLLER,
+                                                     "finished", subresource="status", outcome=outcome))
 
     def _write_status(self, job: Obj, status: dict[str, Any]) -> bool:
         """Status subresource write against the version we decided from; False if it moved on."""

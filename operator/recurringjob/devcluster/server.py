@@ -35,6 +35,7 @@ from recurringjob.devcluster.http import ApiHandler
 from recurringjob.devcluster.journal import Journal
 from recurringjob.devcluster.registry import Registry
 from recurringjob.devcluster.store import Store
+from recurringjob.devcluster.ttl import TtlAfterFinishedController
 
 BOOT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -93,6 +94,7 @@ class Server:
             self.store, self.discovery, self.audit, options.faults, options.bookmark_interval, self.access
         )
         self.jobsim: Any = None
+        self.ttl = TtlAfterFinishedController(self.store, self.audit)
         self.runner: web.AppRunner | None = None
         self.url = ""
 
@@ -109,7 +111,9 @@ class Server:
         if self.journal is not None:
             self.journal.restore(self.store)
         crds.serve(self.store)
-        GarbageCollector(self.store)
+        if self.audit is not None:  # first listener: a removal's line is queued before GC reacts
+            self.store.listeners.append(self.audit.on_store_event)
+        GarbageCollector(self.store, self.audit)
         for name in BOOT_NAMESPACES:
             if self.store.peek(("", "namespaces"), None, name) is None:
                 self.store.create(
@@ -117,7 +121,9 @@ class Server:
                 )
         if self.options.jobsim_factory is not None:
             self.jobsim = self.options.jobsim_factory(self.store)
+            self.jobsim.audit = self.audit
             await self.jobsim.start()
+        await self.ttl.start()
         self.runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", self.options.port, backlog=1024)
@@ -132,6 +138,7 @@ class Server:
         self.store.close_watches()
         if self.jobsim is not None:
             await self.jobsim.stop()
+        await self.ttl.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         if self.journal is not None:
