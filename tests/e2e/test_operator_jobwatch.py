@@ -64,7 +64,8 @@ def _created_after(cluster: DevCluster, rj: str, instant: float) -> list[dict[st
 
 def _delete_for_good(kubectl: KubectlRunner, name: str) -> None:
     """Delete a Job, its finalizers removed first (as a user forcing it away would)."""
-    kubectl("patch", "job", name, "-n", "watched", "--type", "merge", "-p", '{"metadata":{"finalizers":null}}')
+    kubectl("patch", "job", name, "-n", "watched", "--type", "merge",
+            "-p", '{"metadata":{"finalizers":null}}')
     kubectl("delete", "job", name, "-n", "watched", "--wait=false")
     wait_for(lambda: _job(kubectl, name) is None, 10, what=f"Job {name} to be gone")
 
@@ -73,15 +74,16 @@ def test_a_job_deleted_while_the_watch_was_down_and_expired_does_not_block_forbi
         setup: tuple[DevCluster, KubectlRunner, Path]) -> None:
     cluster, kubectl, workdir = setup
     faults = FaultClient(cluster.url)
-    # the operator's Job watches are cut every second (and resumed), so a fault set later takes
-    # hold of the Job watch within a second without touching the RecurringJob watch or the Lease
-    faults.drop_watches(1.0, **JOBS_OF_OPERATOR)
+    # the operator's Job watches are cut every 2 s (and resumed), so a fault set later takes
+    # hold of the Job watch within 2 s without touching the RecurringJob watch or the Lease
+    faults.drop_watches(2.0, **JOBS_OF_OPERATOR)
     with replicas(cluster, workdir, 1) as [replica]:
         wait_for(lambda: "started leading" in replica.log(), 30, what="the replica to lead")
         kubectl("apply", "-f", "-", input=recurringjob(
             "forbid", "watched", "* * * * * *", duration="4s", concurrencyPolicy="Forbid",
             startingDeadlineSeconds=2))
-        first = wait_for(lambda: job_creates(cluster, "forbid", "watched"), 20, what="the first Job")[0]["name"]
+        first = wait_for(lambda: job_creates(cluster, "forbid", "watched"), 20,
+                         what="the first Job")[0]["name"]
 
         # the Job watch goes down: every list and watch of Jobs by the operator fails
         faults.update({"errors": [{"rate": 1.0, "codes": [503], "verbs": ["list", "watch"],

@@ -8,7 +8,7 @@ from typing import Any
 
 from fake_kube import FakeKube
 from recurringjob.runtime.cache import Cache
-from recurringjob.runtime.handlers import WatchSink
+from recurringjob.runtime.jobwatch import JobSink
 from recurringjob.runtime.kube import ApiError, rj_path
 from recurringjob.runtime.launch import EventRecorder, Launcher
 from recurringjob.runtime.metrics import Metrics
@@ -45,7 +45,8 @@ def job(outcome: str | None) -> dict[str, Any]:
             "metadata": {"name": JOB, "namespace": "ns", "uid": "uid-job", "resourceVersion": "100",
                          "labels": {"recurringjob.dev/name": NAME},
                          "annotations": {"recurringjob.dev/scheduled-time": "2030-01-01T00:00:00Z"},
-                         "ownerReferences": [{"uid": "uid-rj", "controller": True, "name": NAME}]},
+                         "ownerReferences": [{"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
+                                              "uid": "uid-rj", "controller": True, "name": NAME}]},
             "status": status}
 
 
@@ -80,12 +81,12 @@ def test_the_watch_transition_itself_counts_nothing() -> None:
     """Counting in the watch handler as well would count the Job twice."""
     api, cache, metrics = FakeKube(), Cache(), Metrics()
     scheduler = make(api, cache, metrics)
-    sink = WatchSink(cache, scheduler, metrics, is_leader=lambda: True)
+    sink = JobSink(cache, scheduler)
     cache.put_recurringjob(recurringjob(api))
-    sink.job_event({"type": "ADDED", "object": job(None)})
+    sink.changed(job(None))
     done = job("Complete")
     done["metadata"]["resourceVersion"] = "101"
-    sink.job_event({"type": "MODIFIED", "object": done})
+    sink.changed(done)
     assert not finished(metrics)
     asyncio.run(scheduler.reconcile(("ns", NAME)))
     assert finished(metrics) == 1

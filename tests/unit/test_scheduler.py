@@ -33,6 +33,12 @@ def make(api: FakeKube | None = None, *, plan: Any = None, workers: int = 4,
     return scheduler, cache, api, metrics
 
 
+def owned_by(name: str) -> list[dict[str, Any]]:
+    """The controller ownerReference that makes a Job belong to RecurringJob `name` (see rj())."""
+    return [{"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob", "name": name,
+             "uid": f"uid-{name}", "controller": True}]
+
+
 def rj(name: str, rv: str = "1", **status: Any) -> dict[str, Any]:
     return {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
             "metadata": {"name": name, "namespace": "ns", "uid": f"uid-{name}", "resourceVersion": rv},
@@ -149,7 +155,7 @@ def test_claim_conflict_rereads_replans_and_launches_once() -> None:
         seen_versions.append(obj["metadata"]["resourceVersion"])
         job = {"apiVersion": "batch/v1", "kind": "Job",
                "metadata": {"name": "a-1", "namespace": "ns", "labels": {"recurringjob.dev/name": "a"},
-                            "ownerReferences": [{"uid": obj["metadata"]["uid"]}]}}
+                            "ownerReferences": owned_by("a")}}
         if obj["status"].get("claimed"):
             return wait_decision(requeue_after=60.0)
         return Decision(action="launch", status={"claimed": True}, job=job, requeue_after=60.0)
@@ -190,7 +196,7 @@ def test_own_write_echo_is_not_replanned_but_foreign_changes_and_finished_jobs_a
         assert scheduler.queue_size() == 0
         scheduler.on_recurringjob_event(rj("a", rv="6"))
         assert scheduler.queue_size() == 1
-        job = {"metadata": {"name": "b-1", "namespace": "ns", "labels": {"recurringjob.dev/name": "b"}},
+        job = {"metadata": {"name": "b-1", "namespace": "ns", "ownerReferences": owned_by("b")},
                "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
         running = {**job, "status": {}}
         scheduler.on_job_event(running, None, deleted=False)
@@ -233,7 +239,7 @@ def test_claimed_jobs_missing_from_the_cache_are_read_before_planning() -> None:
     """A lagging Job watch must not make plan() believe a running Job is gone."""
     api = FakeKube()
     api.put_object(job_path("ns", "a-1"), {"metadata": {"name": "a-1", "namespace": "ns",
-                                                        "labels": {"recurringjob.dev/name": "a"}}})
+                                                        "ownerReferences": owned_by("a")}})
     seen: list[list[str]] = []
 
     def plan(obj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime) -> Decision:

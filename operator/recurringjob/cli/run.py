@@ -65,27 +65,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
-    """One paginated LIST of RecurringJobs and of our Jobs, into the cache (newer watch data wins)."""
-    from fnmatch import fnmatchcase
-
+    """One paginated LIST of RecurringJobs into the cache (newer watch data wins). Jobs need none:
+    the Job reflector's initial LIST fills the cache before the replica stands for election."""
     from recurringjob import GROUP, PLURAL, VERSION
-    from recurringjob.core.jobs import NAME_LABEL
-    from recurringjob.runtime.kube import ApiError, job_path, list_objects, rj_path
+    from recurringjob.runtime.jobwatch import namespace_scopes
+    from recurringjob.runtime.kube import ApiError, list_objects, rj_path
 
-    exact = [ns for ns in namespaces if not any(ch in ns for ch in GLOB_CHARS)]
-    scopes = exact if namespaces and len(exact) == len(namespaces) else [""]
+    scopes, accepts = namespace_scopes(namespaces)
     for scope in scopes:
-        rj_list = rj_path(scope) if scope else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
-        job_list = job_path(scope) if scope else "/apis/batch/v1/jobs"
-        for path, selector, put in ((rj_list, None, cache.put_recurringjob),
-                                    (job_list, NAME_LABEL, cache.put_job)):
-            try:
-                async for obj in list_objects(api, path, label_selector=selector):
-                    namespace = (obj.get("metadata") or {}).get("namespace", "")
-                    if not namespaces or any(fnmatchcase(namespace, ns) for ns in namespaces):
-                        put(obj)
-            except ApiError as exc:  # e.g. the CRD is not installed yet: the watches will catch up
-                log.warning("priming the cache from %s: %s", path, exc)
+        path = rj_path(scope) if scope else f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+        try:
+            async for obj in list_objects(api, path):
+                if accepts(str((obj.get("metadata") or {}).get("namespace") or "")):
+                    cache.put_recurringjob(obj)
+        except ApiError as exc:  # e.g. the CRD is not installed yet: the watch will catch up
+            log.warning("priming the cache from %s: %s", path, exc)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -115,6 +109,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     from recurringjob.runtime.cache import Cache
     from recurringjob.runtime.gctuning import GcTuning, log_slow_collection
     from recurringjob.runtime.handlers import WatchSink, build_registry, configure_settings
+    from recurringjob.runtime.jobwatch import JobSink, JobWatch
     from recurringjob.runtime.kube import KubeApi
     from recurringjob.runtime.launch import EventRecorder, Launcher
     from recurringjob.runtime.leadership import Leadership
@@ -142,6 +137,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
                           max_request_seconds=args.max_request_seconds)
     scheduler_box.append(scheduler)
     sink = WatchSink(cache, scheduler, metrics, leadership.is_leader)
+    job_watch = JobWatch(api, JobSink(cache, scheduler), args.namespaces)
 
     async def login() -> kopf.ConnectionInfo:
         cfg = api.configuration
@@ -186,12 +182,17 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
         if not kopf_task.done():
             # a leader must not plan from empty caches (it would think live Jobs are missing):
             # list once before standing for election; the watches keep the caches current after
+            job_watch.start()
             await prime_cache(api, cache, namespaces)
-            # the primed caches are most of the heap: freeze them (see gctuning) before leading
-            gc_tuning.install()
-            lease_task = asyncio.create_task(leadership.run(), name="leadership")
             stop_waiter = asyncio.create_task(stop.wait())
-            await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
+            synced = asyncio.create_task(job_watch.wait_synced())
+            await asyncio.wait({synced, stop_waiter, kopf_task}, return_when=asyncio.FIRST_COMPLETED)
+            synced.cancel()
+            if not stop.is_set() and not kopf_task.done():
+                # the primed caches are most of the heap: freeze them (see gctuning) before leading
+                gc_tuning.install()
+                lease_task = asyncio.create_task(leadership.run(), name="leadership")
+                await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_waiter.cancel()
     finally:
         log.info("%s shutting down", identity)
@@ -201,6 +202,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await lease_task
         await scheduler.stop()
+        await job_watch.stop()
         kopf_stop.set()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(kopf_task, 10)

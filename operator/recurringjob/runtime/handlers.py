@@ -1,4 +1,7 @@
-"""Kopf wiring only: watch events feed the caches, the scheduler and the metrics.
+"""Kopf wiring only: RecurringJob watch events feed the cache, the scheduler and the metrics.
+
+Jobs are not watched through Kopf but by our own reflector (jobwatch.py), which reports the Jobs
+that vanish while a watch is down and finds Jobs by ownerReference, not by label.
 
 Only `on.event` handlers: they write nothing to the objects (no annotations, no finalizers, unlike
 change handlers, timers and daemons). All handlers are `async def` so they run in the event loop
@@ -14,7 +17,6 @@ from typing import Any
 import kopf
 
 from recurringjob import GROUP, PLURAL, VERSION
-from recurringjob.core.jobs import NAME_LABEL
 from recurringjob.runtime.cache import Cache, key_of
 from recurringjob.runtime.metrics import Metrics
 from recurringjob.runtime.scheduler import Scheduler
@@ -37,28 +39,13 @@ class WatchSink:
             return
         key = key_of(obj)
         if event.get("type") == "DELETED":
-            self.cache.drop_recurringjob(key, (obj.get("metadata") or {}).get("uid"))
-            self.scheduler.forget(key)
-            self.metrics.forget(*key)
+            if self.cache.drop_recurringjob(key, (obj.get("metadata") or {}).get("uid")):
+                self.scheduler.forget(key)
+                self.metrics.forget(*key)
             return
         if self.cache.put_recurringjob(obj):
             self.metrics.observe_recurringjob(obj)
             self.scheduler.on_recurringjob_event(obj)
-
-    def job_event(self, event: Mapping[str, Any]) -> None:
-        obj = event.get("object")
-        if not isinstance(obj, Mapping):
-            return
-        if event.get("type") == "DELETED":
-            self.cache.drop_job(obj)
-            self.scheduler.on_job_event(obj, None, deleted=True)
-            return
-        previous, stored = self.cache.put_job(obj)
-        if not stored:
-            return
-        # completions are counted by the scheduler, in the CAS write that removes a Job from
-        # status.active (once per Job, across failovers), not here on watch transitions
-        self.scheduler.on_job_event(obj, previous, deleted=False)
 
 
 def build_registry(sink: WatchSink, *, login: Callable[[], Awaitable[kopf.ConnectionInfo]],
@@ -74,10 +61,6 @@ def build_registry(sink: WatchSink, *, login: Callable[[], Awaitable[kopf.Connec
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def recurringjob_event(event: Mapping[str, Any], **_: Any) -> None:
         sink.recurringjob_event(event)
-
-    @kopf.on.event("batch", "v1", "jobs", labels={NAME_LABEL: kopf.PRESENT}, registry=registry)
-    async def job_event(event: Mapping[str, Any], **_: Any) -> None:
-        sink.job_event(event)
 
     @kopf.on.probe(id="recurringjob", registry=registry)
     async def operator_state(**_: Any) -> Mapping[str, Any]:
@@ -104,7 +87,6 @@ def configure_settings(settings: kopf.OperatorSettings) -> kopf.OperatorSettings
     """Kopf as a pure watcher: standalone, quiet, resilient to dropped or hung watch streams."""
     settings.peering.standalone = True
     settings.posting.enabled = False        # our own Warning events only; Kopf's would cost writes
-    settings.watching.label_selectors["batch", "v1", "jobs"] = NAME_LABEL  # server-side filter
     settings.watching.server_timeout = 120  # the server ends each watch; Kopf resumes from its RV
     settings.watching.client_timeout = 150  # a watch the server forgot (partition) ends anyway
     settings.watching.connect_timeout = 10

@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -88,6 +88,18 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def _api_error(status: int, http_reason: str, data: bytes, retry_after: str | None) -> ApiError:
+    """The ApiError of a non-2xx answer, with the reason and message of its Status body if any."""
+    reason, message = http_reason, ""
+    try:
+        status_obj = json.loads(data)
+        reason = status_obj.get("reason") or reason
+        message = status_obj.get("message") or ""
+    except (ValueError, AttributeError):
+        message = data[:200].decode("utf-8", "replace")
+    return ApiError(status, reason, message, retry_after=_retry_after(retry_after))
 
 
 def _env_proxy_applies(host: str) -> bool:
@@ -189,15 +201,8 @@ class KubeApi:
 
     async def _request(self, method: str, path: str, *, body: Any, query: Any, content_type: str,
                        timeout: float) -> Any:  # noqa: ASYNC109
-        url = self.configuration.host + path
-        if query:
-            url += "?" + urlencode(query)
-        headers = dict(self.api_client.default_headers)
-        headers["Accept"] = "application/json"
-        headers["Content-Type"] = content_type
-        auth_settings: dict[str, Any] = dict(await self.configuration.auth_settings())
-        for auth in auth_settings.values():
-            headers[str(auth["key"])] = str(auth["value"])
+        url = self._url(path, query)
+        headers = await self._headers(content_type)
         try:
             async with asyncio.timeout(timeout):
                 response = await self.api_client.rest_client.request(
@@ -209,15 +214,47 @@ class KubeApi:
             raise ApiError(0, "NetworkError", f"{type(exc).__name__}: {exc}") from exc
         if 200 <= response.status < 300:
             return json.loads(data) if data else None
-        reason, message = response.reason or "", ""
+        raise _api_error(response.status, response.reason or "", data, response.headers.get("Retry-After"))
+
+    def _url(self, path: str, query: Mapping[str, str] | Sequence[tuple[str, str]] | None) -> str:
+        return self.configuration.host + path + ("?" + urlencode(query) if query else "")
+
+    async def _headers(self, content_type: str) -> dict[str, str]:
+        headers = dict(self.api_client.default_headers)
+        headers["Accept"] = "application/json"
+        headers["Content-Type"] = content_type
+        auth_settings: dict[str, Any] = dict(await self.configuration.auth_settings())
+        for auth in auth_settings.values():
+            headers[str(auth["key"])] = str(auth["value"])
+        return headers
+
+    async def stream_lines(self, path: str, *, query: Mapping[str, str], idle_timeout: float,
+                           total_timeout: float) -> AsyncGenerator[bytes, None]:
+        """GET a streaming answer (a watch) and yield it line by line.
+
+        Raises ApiError for a non-2xx answer, and ApiError status 0 when the connection fails, no
+        byte arrives for `idle_timeout` seconds, or the stream outlives `total_timeout` (a watch
+        the server forgot, e.g. behind a partition, must end on our side too). Use it with
+        `contextlib.aclosing` so a consumer that stops early releases the connection.
+        """
+        url = self._url(path, query)
+        headers = await self._headers("application/json")
+        timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=10.0, sock_read=idle_timeout)
+        response = None
         try:
-            status_obj = json.loads(data)
-            reason = status_obj.get("reason") or reason
-            message = status_obj.get("message") or ""
-        except (ValueError, AttributeError):
-            message = data[:200].decode("utf-8", "replace")
-        raise ApiError(response.status, reason, message,
-                       retry_after=_retry_after(response.headers.get("Retry-After")))
+            response = (await self.api_client.rest_client.request(
+                "GET", url, headers=headers, _request_timeout=timeout)).response
+            if not 200 <= response.status < 300:
+                data = await response.read()
+                raise _api_error(response.status, response.reason or "", data,
+                                 response.headers.get("Retry-After"))
+            async for line in response.content:
+                yield line
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:  # ValueError: line too long
+            raise ApiError(0, "NetworkError", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if response is not None:
+                response.release()
 
     async def close(self) -> None:
         if not self._closed:

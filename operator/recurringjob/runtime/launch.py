@@ -20,6 +20,7 @@ from recurringjob.core.jobs import OCCURRENCE_LOCK_FINALIZER, SCHEDULED_TIME_ANN
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 from recurringjob.runtime.cache import Cache
 from recurringjob.runtime.claim import NotLeader, backoff_delay
+from recurringjob.runtime.jobwatch import slim_job
 from recurringjob.runtime.kube import ApiError, KubeApi, events_path, job_path
 from recurringjob.runtime.metrics import Metrics
 
@@ -173,7 +174,7 @@ class Launcher:
                     raise
             else:
                 self._observe_lag(manifest)
-                self.cache.put_job(created)
+                self.cache.put_job(slim_job(created))
                 return True
             try:
                 existing = await self._retrying(
@@ -182,7 +183,7 @@ class Launcher:
                 if exc.status == 404:
                     continue  # a 409 without the Job (e.g. deleted meanwhile): try the create again
                 raise
-            self.cache.put_job(existing)
+            self.cache.put_job(slim_job(existing))
             owners = _meta(existing).get("ownerReferences") or ()
             if any(ref.get("uid") == _meta(rj).get("uid") for ref in owners):
                 return False  # our own earlier attempt (or another leader's): the occurrence is launched

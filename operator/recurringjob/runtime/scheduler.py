@@ -30,6 +30,7 @@ from recurringjob.core.planner_status import (
 )
 from recurringjob.runtime.cache import Cache, Key, active_names, is_finished, owner_key
 from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
+from recurringjob.runtime.jobwatch import slim_job
 from recurringjob.runtime.kube import ApiError, KubeApi, job_path
 from recurringjob.runtime.launch import DecisionLike, JobRejected, Launcher, job_finished_facts
 from recurringjob.runtime.metrics import Metrics
@@ -378,7 +379,7 @@ class Scheduler:
                 if exc.status == 404:
                     continue
                 raise
-            self.cache.put_job(job)
+            self.cache.put_job(slim_job(job))
 
     async def _refresh(self, key: Key) -> Mapping[str, Any] | None:
         try:
