@@ -1,4 +1,4 @@
-"""Request bodies in (JSON or YAML, size-limited) and objects out (JSON, Tables, version views)."""
+"""Request bodies in (JSON, YAML or protobuf, size-limited) and objects out (JSON, Tables, version views)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from recurringjob.devcluster import apierrors
+from recurringjob.devcluster import apierrors, protobuf
 from recurringjob.devcluster.registry import ResourceType
 
 Obj = dict[str, Any]
@@ -48,6 +48,8 @@ def decode(body: bytes, content_type: str) -> Any:
     """JSON, or YAML when the client says so (or when the body is not JSON): kube accepts both."""
     if not body.strip():
         raise apierrors.bad_request("the request body is empty")
+    if protobuf.is_protobuf(content_type):  # only DeleteOptions come here; objects: decode_object
+        return protobuf.decode_delete_options(body)
     if "protobuf" in content_type or "cbor" in content_type:
         raise apierrors.unsupported_media_type(
             "the body of the request was in an unknown format - accepted media "
@@ -67,7 +69,10 @@ def decode(body: bytes, content_type: str) -> Any:
 
 def decode_object(body: bytes, content_type: str, rt: ResourceType, version: str) -> Obj:
     """The body as an object of `rt` at `version`: 400 for non-objects and kind/version mismatches."""
-    obj = decode(body, content_type)
+    if protobuf.is_protobuf(content_type):
+        obj: Any = protobuf.decode_object(body, rt, version)
+    else:
+        obj = decode(body, content_type)
     if not isinstance(obj, dict):
         raise apierrors.bad_request(f"the body of the request was not a {rt.kind} object")
     if not isinstance(obj.get("metadata", {}), dict):
