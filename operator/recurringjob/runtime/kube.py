@@ -151,6 +151,9 @@ class KubeApi:
         self.configuration = configuration
         self.api_client = ApiClient(configuration)
         self.api_client.user_agent = user_agent or f"recurringjob/{__version__}"
+        # called with (sent, headers received: local monotonic seconds, the Date header) for every
+        # HTTP answer, errors included: the server clock's samples (runtime/serverclock.py)
+        self.on_response: Callable[[float, float, str | None], None] | None = None
         self._closed = False
 
     @classmethod
@@ -205,13 +208,17 @@ class KubeApi:
         headers = await self._headers(content_type)
         try:
             async with asyncio.timeout(timeout):
+                sent = time.monotonic()
                 response = await self.api_client.rest_client.request(
                     method, url, headers=headers, body=body,
                     _request_timeout=aiohttp.ClientTimeout(total=timeout),
                 )
+                received = time.monotonic()
                 data = await response.read()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ApiError(0, "NetworkError", f"{type(exc).__name__}: {exc}") from exc
+        if self.on_response is not None:
+            self.on_response(sent, received, response.headers.get("Date"))
         if 200 <= response.status < 300:
             return json.loads(data) if data else None
         raise _api_error(response.status, response.reason or "", data, response.headers.get("Retry-After"))
