@@ -178,8 +178,16 @@ def test_dashboard_and_alerts_against_a_real_prometheus(devcluster: DevCluster, 
         prometheus = Prometheus(tmp_path, [p.metrics_port for p in pods])
         try:
             run_scenario_and_check(kubectl, devcluster, prometheus, pods)
+        except AssertionError as exc:  # the processes' last words usually say why
+            tails = "\n".join(f"--- {path.name}:\n" + tail(path) for path in
+                              [p.log_path for p in pods] + [prometheus.log_path])
+            raise AssertionError(f"{exc}\n{tails}") from exc
         finally:
             prometheus.stop()
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
 
 
 def apply(kubectl: Any, name: str, schedule: str, **spec: Any) -> None:
