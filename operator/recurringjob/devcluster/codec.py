@@ -120,6 +120,21 @@ def error_response(error: apierrors.ApiError) -> web.Response:
     return json_response(error.status(), error.code, error.headers or None)
 
 
+def negotiate(accept: str) -> None:
+    """406 when the client accepts none of what we write: every answer is JSON (kubectl's
+    `application/vnd.kubernetes.protobuf,application/json` gets JSON); a protobuf- or YAML-only
+    client is refused rather than sent a body it did not ask for."""
+    ranges = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    if any(r in ("", "*/*", "application/*", "application/json") for r in ranges):
+        return
+    raise apierrors.ApiError(
+        406,
+        "NotAcceptable",
+        "only the following media types are accepted: application/json "
+        "(the RecurringJob dev cluster answers in JSON only)",
+    )
+
+
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept and "g=meta.k8s.io" in accept
 

@@ -91,6 +91,7 @@ class ApiHandler:
     ) -> web.StreamResponse:
         created: Obj | None = None
         try:
+            codec.negotiate(request.headers.get("Accept", ""))
             if info.verb == "watch":
                 return await serve_watch(self, request, target, info)  # logs its access once started
             response, created = await self._dispatch(request, target, info)
