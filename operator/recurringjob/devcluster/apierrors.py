@@ -71,6 +71,7 @@ def conflict(group: str, resource: str, name: str, why: str | None = None) -> Ap
 def invalid(group: str, kind: str, name: str, causes: list[dict[str, str]]) -> ApiError:
     """422 Invalid; causes are {reason, message, field}, message in kube's 'Required value' style."""
     texts = [f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes]
+    texts = list(dict.fromkeys(texts))  # kube's ErrorList.ToAggregate drops repeated messages
     summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     details: dict[str, Any] = {"name": name, "kind": kind, "causes": causes}
     if group:

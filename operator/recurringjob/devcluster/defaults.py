@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recurringjob.devcluster import apierrors, crds
+from recurringjob.devcluster import crds
 from recurringjob.devcluster.registry import ResourceType
 
 Obj = dict[str, Any]
@@ -28,31 +28,13 @@ def _pod(obj: Obj) -> None:
 
 
 def _job(obj: Obj) -> None:
+    """Controller labels and scalar defaults; what is wrong with the Job, metavalidation reports."""
     meta = obj["metadata"]
     spec = obj.get("spec")
     template = spec.get("template") if isinstance(spec, dict) else None
-    pod_spec = template.get("spec") if isinstance(template, dict) else None
-    causes = []
-    if not isinstance(pod_spec, dict) or not pod_spec.get("containers"):
-        causes.append(
-            {
-                "reason": "FieldValueRequired",
-                "field": "spec.template.spec.containers",
-                "message": "Required value",
-            }
-        )
-    elif pod_spec.get("restartPolicy") not in ("Never", "OnFailure"):
-        causes.append(
-            {
-                "reason": "FieldValueNotSupported",
-                "field": "spec.template.spec.restartPolicy",
-                "message": f'Unsupported value: "{pod_spec.get("restartPolicy") or ""}": supported values: '
-                '"OnFailure", "Never"',
-            }
-        )
-    if causes:
-        raise apierrors.invalid("batch", "Job", meta["name"], causes)
-    assert isinstance(spec, dict) and isinstance(template, dict)
+    if not isinstance(spec, dict) or not isinstance(template, dict):
+        obj["status"] = {}
+        return
     uid, name = meta["uid"], meta["name"]
     controller = {
         "batch.kubernetes.io/controller-uid": uid,
@@ -60,7 +42,11 @@ def _job(obj: Obj) -> None:
         "controller-uid": uid,
         "job-name": name,
     }
-    tmeta = template["metadata"] = dict(template.get("metadata") or {})
+    tmeta = template.get("metadata") or {}
+    if not isinstance(tmeta, dict) or not isinstance(tmeta.get("labels") or {}, dict):
+        obj["status"] = {}
+        return  # not even decodable: metavalidation answers 400
+    tmeta = template["metadata"] = dict(tmeta)
     tmeta["labels"] = dict(tmeta.get("labels") or {}, **controller)
     spec.setdefault("selector", {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
     for key, value in (
@@ -86,7 +72,7 @@ _PREPARE = {
 
 
 def prepare_create(rt: ResourceType, obj: Obj) -> None:
-    """Fill defaults / reject invalid built-ins; custom resources go through their schema."""
+    """Fill defaults; custom resources go through their schema (built-ins: metavalidation.py)."""
     hook = _PREPARE.get(rt.rk)
     if hook is not None:
         hook(obj)

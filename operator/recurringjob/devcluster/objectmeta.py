@@ -41,9 +41,12 @@ def now_rfc3339() -> str:
     return _last_stamp[1]
 
 
+MAX_GENERATED_PREFIX = 63 - 5  # kube truncates the prefix so that the name fits a label value
+
+
 def generated_name(prefix: str) -> str:
     """`metadata.generateName` + 5 random characters, as kube's names.SimpleNameGenerator does."""
-    return prefix + "".join(random.choices(NAME_CHARS, k=5))
+    return prefix[:MAX_GENERATED_PREFIX] + "".join(random.choices(NAME_CHARS, k=5))
 
 
 def stamp_created(rt: ResourceType, obj: Obj) -> None:

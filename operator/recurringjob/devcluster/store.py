@@ -40,7 +40,7 @@ import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from recurringjob.devcluster import apierrors
+from recurringjob.devcluster import apierrors, metavalidation
 from recurringjob.devcluster.defaults import prepare_create, prepare_update
 from recurringjob.devcluster.objectmeta import (
     generated_name,
@@ -179,10 +179,11 @@ class Store:
                     f"unable to create new content in namespace {namespace} because it is being terminated",
                     {"name": name, "kind": rt.resource, "group": rt.group},
                 )
-        if self.peek(rk, namespace, name) is not None:
-            raise apierrors.already_exists(rt.group, rt.resource, name)
         stamp_created(rt, obj)
         prepare_create(rt, obj)
+        metavalidation.validate_create(rt, obj)  # like kube: an invalid object is 422 before 409
+        if self.peek(rk, namespace, name) is not None:
+            raise apierrors.already_exists(rt.group, rt.resource, name)
         if dry_run:  # every check ran; like kube, the would-be object has no resourceVersion
             return obj
         meta["resourceVersion"] = self._next_revision()
@@ -229,6 +230,8 @@ class Store:
         new.setdefault("apiVersion", current.get("apiVersion"))
         new.setdefault("kind", current.get("kind"))
         prepare_update(rt, new, current)
+        if subresource is None:
+            metavalidation.validate_update(rt, new, current)
         if new == current:
             return current  # kube: a no-op write neither bumps the revision nor notifies watchers
         if rt.has_generation and spec_changed(current, new, rt.has_status):
