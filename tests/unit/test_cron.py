@@ -6,7 +6,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule, canonical_schedule_key
 
 
 def utc(text: str) -> datetime:
@@ -308,3 +310,94 @@ def test_invalid_schedules_still_raise_through_the_cache() -> None:
     for _ in range(2):
         with pytest.raises(ScheduleError):
             cached_schedule("61 * * * *", None)
+
+
+# -- canonical schedule key ----------------------------------------------------------------------
+
+SAME_STREAM = [
+    [("*/10 * * * *", None), ("0/10 * * * *", "UTC"), ("0,10,20,30,40,50 * * * *", ""),
+     ("0-59/10 * * * *", "Etc/UTC"), ("  */10  *\t* * * ", "Zulu"), ("0 */10 * * * *", "Universal"),
+     ("*/10 * ? * ?", "Etc/UCT"), ("*/10 0-23 * 1-12 *", "GMT")],
+    [("@daily", "Europe/Berlin"), ("@midnight", "Europe/Berlin"), ("0 0 * * *", "Europe/Berlin"),
+     ("0 0 0 * * *", "Europe/Berlin"), ("0 0 ? * *", "Europe/Berlin")],
+    [("@hourly", None), ("0 * * * *", None), ("0 0 * * * *", "UTC")],
+    [("@weekly", "America/New_York"), ("0 0 * * 0", "America/New_York"), ("0 0 * * SUN", "America/New_York"),
+     ("0 0 * * sun", "America/New_York"), ("0 0 * * 7", "America/New_York")],
+    [("0 9 * JAN-MAR mon-fri", None), ("0 9 * 1-3 1-5", None),
+     ("0 9 ? jan,feb,mar MON,TUE,WED,THU,FRI", None)],
+    [("@every 90m", None), ("@every 1h30m", "Europe/Berlin"), ("@every 5400s", "UTC")],
+    [("0 0 L * *", None), ("0  0 l * *", "UTC")],
+]
+
+
+@pytest.mark.parametrize("spellings", SAME_STREAM, ids=[group[0][0] for group in SAME_STREAM])
+def test_spellings_of_one_stream_share_a_key(spellings: list[tuple[str, str | None]]) -> None:
+    keys = {canonical_schedule_key(schedule, zone) for schedule, zone in spellings}
+    assert len(keys) == 1, keys
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("*/10 2 * * *", "Europe/Berlin"), ("0,10,20,30,40,50 2 * * *", "Europe/Berlin")),  # DST class
+        (("0 0 * * *", "UTC"), ("0 0 * * *", "Europe/London")),
+        (("0 0 1 * *", None), ("0 0 1-31 * 1", None)),  # a restricted day of month ORs with the weekday
+        (("0 0 1 * *", None), ("0 0 1 * 0-6", None)),
+        (("@every 1h", None), ("0 * * * *", None)),
+        (("61 * * * *", None), ("62 * * * *", None)),
+        (("0 * * * *", "Mars/Olympus"), ("0 * * * *", "UTC")),
+    ],
+)
+def test_different_streams_get_different_keys(
+    first: tuple[str, str | None], second: tuple[str, str | None]
+) -> None:
+    assert canonical_schedule_key(*first) != canonical_schedule_key(*second)
+
+
+KEY_FIELDS = [
+    ["0", "30", "*/30", "0,30", "0-59/30", "*", "0-59", "0-30"],  # seconds
+    ["0", "*/30", "0,30", "0-59/30", "*", "0-59", "15"],  # minute
+    ["*", "0-23", "2", "*/12", "0,12", "2-3", "1"],  # hour
+    ["*", "?", "1", "1-31", "*/15", "1,16,31", "29"],  # day of month
+    ["*", "1-12", "JAN", "1", "jan-dec", "2,3"],  # month
+    ["*", "?", "0-6", "MON", "1", "7", "0", "SUN", "1-5", "mon-fri"],  # day of week
+]
+KEY_ZONE_PAIRS = [(None, "Etc/UTC"), ("", "Zulu"), ("UTC", None), ("Europe/Berlin", "Europe/Berlin"),
+                  ("America/New_York", "America/New_York"), ("Europe/Berlin", "America/New_York"),
+                  ("Europe/Berlin", "UTC")]
+
+
+# Transitions in Berlin and New York (2024), where the fixed-time / wildcard distinction shows
+KEY_STARTS = [datetime(2024, m, d, tzinfo=UTC) for m, d in ((3, 9), (3, 30), (10, 26), (11, 2), (6, 1))]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    first=st.tuples(*(st.sampled_from(choices) for choices in KEY_FIELDS)),
+    changed=st.sampled_from([1, 1, 1, 0, 2, 3, 4, 5]),  # the minute most: its spelling sets the DST class
+    replacement=st.integers(0, 100),
+    zones=st.sampled_from(KEY_ZONE_PAIRS),
+    five_fields=st.booleans(),
+    start=st.sampled_from(KEY_STARTS),
+    offset=st.integers(0, 2 * 86400),
+)
+def test_equal_keys_mean_equal_occurrences(
+    first: tuple[str, ...], changed: int, replacement: int, zones: tuple[str | None, str | None],
+    five_fields: bool, start: datetime, offset: int,
+) -> None:
+    # the second schedule differs from the first in one field: equal keys from different texts are common
+    second = list(first)
+    second[changed] = KEY_FIELDS[changed][replacement % len(KEY_FIELDS[changed])]
+    texts = [" ".join(fields[1:] if five_fields else fields) for fields in (first, second)]
+    schedules: list[Schedule] = []
+    for text, zone in zip(texts, zones, strict=True):
+        try:
+            schedules.append(Schedule.parse(text, zone))
+        except ScheduleError:
+            return
+    if canonical_schedule_key(texts[0], zones[0]) != canonical_schedule_key(texts[1], zones[1]):
+        return
+    after = start + timedelta(seconds=offset)
+    until = after + timedelta(days=400)
+    assert schedules[0].occurrences(after, until, 120) == schedules[1].occurrences(after, until, 120), texts
+    assert schedules[0].latest_at_or_before(until) == schedules[1].latest_at_or_before(until), texts
