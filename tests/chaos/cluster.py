@@ -6,6 +6,7 @@ find the Lease holder, and read the end state. It decides nothing about faults o
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from recurringjob.evidence.supervise import (
     write_client_kubeconfig,
 )
 from recurringjob.evidence.verdict import JudgedRecurringJob
+from variants import Variant
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / "recurringjob.yaml"
@@ -33,6 +35,7 @@ NAIVE_SCRIPT = Path(__file__).resolve().parent / "naive.py"
 RJ_API = "/apis/recurringjob.dev/v1alpha1"
 LEASE_NAME = "recurringjob-operator"
 ROGUE_LEASE_NAME = "recurringjob-operator-rogue"
+USER_CLIENT = "chaos-user"
 DURATION_ANNOTATION = "devcluster.recurringjob.dev/duration"
 # Time zones cycled over the RecurringJobs, so the verdict's zone handling is exercised too.
 TIME_ZONES = (None, "Europe/Berlin", "America/New_York", "Asia/Kolkata")
@@ -68,8 +71,14 @@ class ChaosCluster:
     crd_file: Path = CRD_FILE
     supervisor: Supervisor = field(init=False)
     devcluster: DevClusterProcess = field(init=False)
+    max_request_seconds: float | None = None  # the replicas' --max-request-seconds (None: default)
     replicas: dict[int, Replica] = field(default_factory=dict)
     rogues: list[Replica] = field(default_factory=list)
+    # Wall-clock offsets (seconds) of the replica slots, applied with libfaketime at (re)start.
+    clock_offsets: dict[int, float] = field(default_factory=dict)
+    # RecurringJobs whose Jobs someone else deletes (TTL, a user): their final status cannot be
+    # checked against the Jobs left.
+    jobs_deleted_by_others: set[tuple[str, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -116,38 +125,50 @@ class ChaosCluster:
     # --- RecurringJobs ---------------------------------------------------------------------------
 
     def create_recurringjobs(
-        self, count: int, schedule: str, starting_deadline: int, job_durations: list[str] | None
+        self, count: int, schedule: str, starting_deadline: int, job_durations: list[str] | None,
+        variants: list[Variant] | None = None,
     ) -> list[JudgedRecurringJob]:
+        """`count` RecurringJobs rj-000.., cycling over time zones and over `variants` (specs)."""
         created = []
+        variants = variants or [Variant()]
         for index in range(count):
             name = f"rj-{index:03d}"
             zone = TIME_ZONES[index % len(TIME_ZONES)]
+            variant = variants[index % len(variants)]
             annotations = {}
-            if job_durations:
+            if variant.duration is not None:
+                annotations[DURATION_ANNOTATION] = variant.duration
+            elif job_durations:
                 annotations[DURATION_ANNOTATION] = job_durations[index % len(job_durations)]
+            deadline = starting_deadline if variant.deadline is None else variant.deadline
+            job_spec: dict[str, Any] = {"backoffLimit": 0, "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
+            }}}  # fmt: skip
+            if variant.ttl_after_finished is not None:
+                job_spec["ttlSecondsAfterFinished"] = variant.ttl_after_finished
             spec: dict[str, Any] = {
                 "schedule": schedule,
                 # Every occurrence must run, even those due while no replica could act (failover,
                 # API outage): catch up on all of them within a deadline longer than any fault.
                 "catchUp": "All",
-                "startingDeadlineSeconds": starting_deadline,
-                "concurrencyPolicy": "Allow",
+                "startingDeadlineSeconds": deadline,
+                "concurrencyPolicy": variant.policy,
                 "successfulJobsHistoryLimit": 2,
                 "failedJobsHistoryLimit": 1,
-                "jobTemplate": {
-                    "metadata": {"labels": {"app": "chaos"}, "annotations": annotations},
-                    "spec": {"backoffLimit": 0, "template": {"spec": {
-                        "restartPolicy": "Never",
-                        "containers": [{"name": "main", "image": "busybox", "command": ["true"]}],
-                    }}},
-                },
+                "jobTemplate": {"metadata": {"labels": {"app": "chaos"}, "annotations": annotations},
+                                "spec": job_spec},
             }  # fmt: skip
             if zone:
                 spec["timeZone"] = zone
             body = {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
                     "metadata": {"name": name, "namespace": self.namespace}, "spec": spec}
             self.api.create(f"{RJ_API}/namespaces/{self.namespace}/recurringjobs", body)
-            created.append(JudgedRecurringJob(self.namespace, name, schedule, zone))
+            created.append(JudgedRecurringJob(self.namespace, name, schedule, zone,
+                                              concurrency_policy=variant.policy,
+                                              starting_deadline_seconds=deadline))
+            if variant.ttl_after_finished is not None:
+                self.jobs_deleted_by_others.add((self.namespace, name))
         return created
 
     def suspend_all(self) -> None:
@@ -161,6 +182,10 @@ class ChaosCluster:
 
     def list_jobs(self) -> list[dict[str, Any]]:
         return list(self.api.get(f"/apis/batch/v1/namespaces/{self.namespace}/jobs")["items"])
+
+    def user(self) -> ApiClient:
+        """A person with kubectl: the client that deletes and edits Jobs by hand."""
+        return ApiClient(self.devcluster.base_url, token=USER_CLIENT)
 
     # --- replicas --------------------------------------------------------------------------------
 
@@ -187,7 +212,12 @@ class ChaosCluster:
                 "--renew-deadline", str(self.lease.renew_deadline),
                 "--retry-period", str(self.lease.retry_period),
             )  # fmt: skip
+            if self.max_request_seconds is not None:
+                argv += ["--max-request-seconds", str(self.max_request_seconds)]
         env = {**_base_env(), "KUBECONFIG": str(kubeconfig)}
+        offset = 0.0 if rogue else self.clock_offsets.get(slot, 0.0)
+        if offset:
+            env |= _faketime_env(offset)
         replica = Replica(slot, incarnation, self.supervisor.start(identity, argv, env), lease_name)
         if rogue:
             self.rogues.append(replica)
@@ -214,6 +244,17 @@ class ChaosCluster:
 
     def wait_for_cluster(self, timeout: float = 30.0) -> None:
         wait_until(lambda: self.api.get("/version"), timeout, what="the dev cluster to answer")
+
+
+def _faketime_env(offset: float) -> dict[str, str]:
+    """tests/faketime_env.py's variables (loaded by path: run.py runs as a script, tests/ is not on
+    its import path)."""
+    spec = importlib.util.spec_from_file_location("faketime_env", REPO / "tests" / "faketime_env.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    variables: dict[str, str] = module.faketime_env(offset)
+    return variables
 
 
 def _base_env() -> dict[str, str]:

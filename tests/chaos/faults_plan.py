@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cluster import ROGUE_LEASE_NAME, ChaosCluster, LeaseTimings, Replica
+from faults_lifecycle import LATE_WRITE_HOLD, Begun, EndAction, LifecycleFaults
 from recurringjob.devcluster.faultclient import FaultClient
 from recurringjob.evidence.supervise import ApiClient
 from recurringjob.evidence.verdict import Fault
@@ -31,6 +32,13 @@ TIMED_FAULTS = (
     "watch-drops",
     "slow-api",
     "devcluster-restart",
+    # faults_lifecycle.py
+    "job-ttl",
+    "job-delete",
+    "clock-skew",
+    "late-write",
+    "label-strip",
+    "replace-crash",
 )
 # Faults that are a configuration of the whole run (Job timing), not a moment.
 RUN_FAULTS = ("status-race",)
@@ -47,7 +55,10 @@ class PlannedFault:
 
 
 def parse_faults(text: str) -> list[str]:
+    """Comma-separated fault kinds; `all`: every fault the harness knows."""
     kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if kinds == ["all"]:
+        return list(ALL_FAULTS)
     unknown = sorted(set(kinds) - set(ALL_FAULTS))
     if unknown:
         raise ValueError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(ALL_FAULTS)}")
@@ -65,6 +76,13 @@ def fault_length(kind: str, lease: LeaseTimings, rng: random.Random) -> float:
         "watch-drops": rng.uniform(6.0, 10.0),
         "slow-api": rng.uniform(5.0, 8.0),
         "devcluster-restart": 0.0,
+        "job-ttl": rng.uniform(2.0, 4.0),  # the SIGKILLed replica's downtime (after the rollout)
+        "job-delete": rng.uniform(6.0, 10.0),
+        "label-strip": rng.uniform(6.0, 10.0),
+        "clock-skew": rng.uniform(8.0, 12.0),  # between the two rollouts
+        "late-write": rng.uniform(*LATE_WRITE_HOLD) + 1.0,  # the hold, then SIGCONT
+        # Longer than the lease: the next leader meets failing deletes too.
+        "replace-crash": lease.duration + rng.uniform(1.0, 3.0),
     }[kind]
 
 
@@ -95,11 +113,14 @@ def plan_faults(
         params: dict[str, Any] = {}
         if kind == "partition-leader":
             params["mode"] = rng.choice(["hang", "fail"])
+        if kind == "late-write":
+            params["hold"] = round(length - 1.0, 3)
+        if kind == "clock-skew":
+            params["ahead_first"] = rng.random() < 0.5
         planned.append(PlannedFault(kind, start + index * slot + rng.uniform(0.0, slack), length, params))
     return planned
 
 
-EndAction = Callable[[], Fault]
 
 
 class FaultExecutor:
@@ -120,6 +141,7 @@ class FaultExecutor:
         # Leader faults strike mid-work: just after an occurrence is due, while the leader is
         # claiming and creating (the moment the incidents' leaders were caught in).
         self.wait_for_work = wait_for_work
+        self.lifecycle = LifecycleFaults(self)
 
     @property
     def faults(self) -> FaultClient:
@@ -134,11 +156,18 @@ class FaultExecutor:
         except TimeoutError:
             return None
 
-    def begin(self, planned: PlannedFault) -> tuple[Fault | None, EndAction | None]:
-        """Inject; returns (a Fault record if it was instant or could not be done, its end action)."""
-        method = getattr(self, "_" + planned.kind.replace("-", "_"))
-        result: tuple[Fault | None, EndAction | None] = method(planned)
+    def begin(self, planned: PlannedFault) -> Begun:
+        """Inject; returns (Fault records of what is done already or could not be done, its end action)."""
+        name = "_" + planned.kind.replace("-", "_")
+        method = getattr(self, name) if hasattr(self, name) else getattr(self.lifecycle, name)
+        result: Begun = method(planned)
         return result
+
+    def find_leader(self) -> Replica | None:
+        return self._leader()
+
+    def not_injected(self, planned: PlannedFault, why: str) -> tuple[Fault, None]:
+        return self._not_injected(planned, why)
 
     def _not_injected(self, planned: PlannedFault, why: str) -> tuple[Fault, None]:
         self.log(f"fault {planned.kind}: NOT injected: {why}")
@@ -260,7 +289,8 @@ class FaultExecutor:
         return Fault("devcluster-restart", started, time.time(), "devcluster", detail), None
 
     def clear(self) -> None:
-        """End-of-run safety net: no fault rule, partition or paused process may outlive the run."""
+        """End-of-run safety net: no fault rule, partition, user or paused process may outlive the run."""
+        self.lifecycle.clear()
         for replica in [*self.cluster.replicas.values(), *self.cluster.rogues]:
             if replica.process.paused:
                 replica.process.resume()

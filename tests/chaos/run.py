@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster import CRD_FILE, ChaosCluster, LeaseTimings, sleep_until
+from faults_lifecycle import LATE_WRITE_HOLD
 from faults_plan import (
     ALL_FAULTS,
     ConcurrentWriter,
@@ -47,6 +48,7 @@ from recurringjob.evidence.verdict import (
 )
 from recurringjob.evidence.verdict_report import render
 from rich.console import Console
+from variants import variants_for
 
 START_MONOTONIC = time.monotonic()
 
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recurringjobs", type=int, default=20)
     parser.add_argument("--schedule", default="*/2 * * * * *", help="6 fields: seconds first")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds the replicas run")
-    parser.add_argument("--faults", default="", help=f"comma-separated, among: {', '.join(ALL_FAULTS)}")
+    parser.add_argument("--faults", default="",
+                        help=f"comma-separated, among: {', '.join(ALL_FAULTS)}; or all")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", required=True, type=Path, help="output directory (created)")
     parser.add_argument("--naive", action="store_true", help="naive scheduler, not the operator")
@@ -75,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--crd", type=Path, default=CRD_FILE, help="the CRD manifest to apply")
     parser.add_argument("--lead", type=float, default=2.0, help="margin after a leader exists, seconds")
     parser.add_argument("--tail", type=float, default=3.0, help="margin before the end, seconds")
+    parser.add_argument("--max-request-seconds", type=float, default=20.0,
+                        help="the replicas' --max-request-seconds (how long a create may be in flight)")
+    parser.add_argument("--short-deadline", type=int, default=30,
+                        help="startingDeadlineSeconds of the short-deadline RecurringJobs (clock-skew)")
     return parser
 
 
@@ -101,6 +108,10 @@ def status_race_durations(period: float) -> list[str]:
     return [f"{max(0.05, period + delta):.3f}s" for delta in (0.0, -0.03, 0.03, -0.01, 0.01)]
 
 
+def _record(faults: list[Fault], records: Fault | list[Fault] | None) -> None:
+    faults.extend(records if isinstance(records, list) else [] if records is None else [records])
+
+
 def run_faults(plan: list[PlannedFault], executor: FaultExecutor, run_start: float, run_end: float,
                faults: list[Fault]) -> None:
     """Fire planned faults and their ends at their moments, until `run_end` (unix time)."""
@@ -117,12 +128,11 @@ def run_faults(plan: list[PlannedFault], executor: FaultExecutor, run_start: flo
         sleep_until(next_moment)
         _, _, planned, end_action = heapq.heappop(events)
         if end_action is not None:
-            faults.append(end_action())
+            _record(faults, end_action())
             continue
         assert planned is not None
-        record, end = executor.begin(planned)
-        if record is not None:
-            faults.append(record)
+        records, end = executor.begin(planned)
+        _record(faults, records)
         if end is not None:
             sequence += 1
             heapq.heappush(events, (time.time() + planned.length, sequence, None, end))
@@ -152,7 +162,8 @@ def final_status_check(cluster: ChaosCluster, timeout: float) -> list[dict[str, 
         try:
             jobs = cluster.list_jobs()
             settled = not any((job.get("status") or {}).get("active") for job in jobs)
-            mismatches = last_successful_mismatches(cluster.list_recurringjobs(), jobs)
+            mismatches = last_successful_mismatches(cluster.list_recurringjobs(), jobs,
+                                                    cluster.jobs_deleted_by_others)
             if (settled and not mismatches) or time.monotonic() >= deadline:
                 return mismatches
         except OSError as exc:
@@ -183,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kinds = parse_faults(args.faults)
         period = schedule_period(args.schedule)
+        if "late-write" in kinds and not args.naive and LATE_WRITE_HOLD[1] + 1.0 >= args.max_request_seconds:
+            raise ValueError(f"late-write holds creates up to {LATE_WRITE_HOLD[1]:.0f}s: "
+                             f"--max-request-seconds must be above {LATE_WRITE_HOLD[1] + 1.0:.0f}")
     except ValueError as exc:
         print(f"run.py: error: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     job_duration = f"{period:.3f}s" if status_race else args.job_duration
     cluster = ChaosCluster(out, args.namespace, lease, naive=args.naive,
                            data_dir="devcluster-restart" in kinds,
-                           devcluster_args=("--job-duration", job_duration), crd_file=args.crd.resolve())
+                           devcluster_args=("--job-duration", job_duration), crd_file=args.crd.resolve(),
+                           max_request_seconds=args.max_request_seconds)
+    variants = variants_for(kinds, period, args.short_deadline)
     next_due = next_due_time(args.schedule)
     work_rng = random.Random(args.seed + 1)  # its own stream: the plan stays the same per seed
     executor = FaultExecutor(cluster, rng, lease, log,
@@ -214,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         cluster.start_cluster()
         log(f"kubeconfig: {cluster.devcluster.kubeconfig}")
         specs = cluster.create_recurringjobs(args.recurringjobs, args.schedule, args.starting_deadline,
-                                             status_race_durations(period) if status_race else None)
+                                             status_race_durations(period) if status_race else None, variants)
+        log("RecurringJobs cycle over: " + "; ".join(v.describe() for v in variants))
         created = time.time()
         run_start = time.time()
         for slot in range(1, args.replicas + 1):
@@ -274,17 +291,22 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"clean": False, "error": error or "interrupted before anything was judged",
                           "out": str(out)}))
         return 2 if error else 130
-    verdict = compute_verdict(audit, specs, window[0], window[1], faults, status_mismatches=mismatches)
+    # After a fault that leaves no replica able to act: the lease to run out, then catch-up time.
+    verdict = compute_verdict(audit, specs, window[0], window[1], faults, status_mismatches=mismatches,
+                              dark_grace=lease.duration + 4.0)
     result = verdict.to_json() | {
         "run": {"seed": args.seed, "replicas": args.replicas, "schedule": args.schedule,
                 "duration": args.duration, "faults_requested": kinds, "naive": args.naive,
-                "interrupted": interrupted, "lease": asdict(lease)},
+                "interrupted": interrupted, "lease": asdict(lease),
+                "max_request_seconds": args.max_request_seconds,
+                "recurringjob_variants": [v.describe() for v in variants]},
     }
     (out / "verdict.json").write_text(json.dumps(result, indent=2) + "\n")
     Console(width=110).print(render(result, title=f"Exactly-once verdict, seed {args.seed}"
                                                   + (" (NAIVE scheduler)" if args.naive else "")))
     summary = {key: result[key] for key in ("clean", "judged_occurrences", "launches", "duplicates", "missed",
-                                            "spurious")}
+                                            "spurious", "early", "late_beyond_deadline", "overlaps",
+                                            "recreated_after_deletion", "excused_misses")}
     summary |= {"lateness": result["lateness_seconds"], "faults": [f["kind"] for f in result["faults"]],
                 "status_mismatches": len(mismatches), "seed": args.seed, "out": str(out)}
     print(json.dumps(summary))
