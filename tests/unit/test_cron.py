@@ -314,7 +314,7 @@ def test_invalid_schedules_still_raise_through_the_cache() -> None:
 
 # -- canonical schedule key ----------------------------------------------------------------------
 
-SAME_STREAM = [
+SAME_STREAM: list[list[tuple[str, str | None]]] = [
     [("*/10 * * * *", None), ("0/10 * * * *", "UTC"), ("0,10,20,30,40,50 * * * *", ""),
      ("0-59/10 * * * *", "Etc/UTC"), ("  */10  *\t* * * ", "Zulu"), ("0 */10 * * * *", "Universal"),
      ("*/10 * ? * ?", "Etc/UCT"), ("*/10 0-23 * 1-12 *", "GMT")],
