@@ -18,8 +18,10 @@ from aiohttp import web
 
 from recurringjob.devcluster import apierrors, codec, crds
 from recurringjob.devcluster.accesslog import AccessLog
+from recurringjob.devcluster.apply import APPLY_PATCH_TYPE, field_write, serve_apply
 from recurringjob.devcluster.audit import AuditLog, created_name
 from recurringjob.devcluster.discovery import Discovery
+from recurringjob.devcluster.managedfields import FieldWrite
 from recurringjob.devcluster.request import RequestInfo
 from recurringjob.devcluster.routing import Target, client_identity, document, non_resource, resolve
 from recurringjob.devcluster.store import Obj, Store
@@ -29,6 +31,7 @@ PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
+    APPLY_PATCH_TYPE: "apply",
 }
 
 
@@ -152,16 +155,20 @@ class ApiHandler:
         verb = info.verb
         if info.is_mutating and request.query.get("dryRun") is not None:
             _check_dry_run(request, verb)
+        write = field_write(request, verb)  # managedFields: who writes (422 for bad options)
         if verb == "get":
             return self._get(request, t), None
         if verb == "list":
             return self._list(request, t), None
         if verb == "create":
-            return await self._create(request, t, _dry_run(request))
+            return await self._create(request, t, _dry_run(request), write)
         if verb == "update":
-            return await self._update(request, t, _dry_run(request))
+            return await self._update(request, t, _dry_run(request), write)
         if verb == "patch":
-            return await self._patch(request, t, _dry_run(request)), None
+            assert write is not None
+            if request.content_type == APPLY_PATCH_TYPE:
+                return await serve_apply(self, request, t, _dry_run(request), write), None
+            return await self._patch(request, t, _dry_run(request), write), None
         if verb == "delete":
             return await self._delete(request, t), None
         if verb == "deletecollection":
@@ -270,7 +277,7 @@ class ApiHandler:
         return obj
 
     async def _create(
-        self, request: web.Request, t: Target, dry_run: bool
+        self, request: web.Request, t: Target, dry_run: bool, write: FieldWrite | None = None
     ) -> tuple[web.Response, Obj | None]:
         if t.name is not None:
             raise apierrors.method_not_allowed(
@@ -279,14 +286,14 @@ class ApiHandler:
         obj = await self._body_object(request, t)
         try:
             warnings = self._check_fields(request, t, obj)
-            stored = self.store.create(t.rt.rk, obj, dry_run)
+            stored = self.store.create(t.rt.rk, obj, dry_run, write)
         except apierrors.ApiError as exc:
             exc.created = obj  # type: ignore[attr-defined]  # the audit log records what was sent
             raise
         return self._out(request, t, stored, 201, warnings), stored
 
     async def _update(
-        self, request: web.Request, t: Target, dry_run: bool
+        self, request: web.Request, t: Target, dry_run: bool, write: FieldWrite | None = None
     ) -> tuple[web.Response, Obj | None]:
         obj = await self._body_object(request, t)
         meta = obj["metadata"]
@@ -299,11 +306,13 @@ class ApiHandler:
         if self.store.peek(t.rt.rk, t.namespace, t.name or "") is None:
             if not t.rt.allow_create_on_update or t.subresource:
                 raise apierrors.not_found(t.group, t.rt.resource, t.name or "")
-            return self._out(request, t, self.store.create(t.rt.rk, obj, dry_run), 201, warnings), None
-        updated = self.store.update(t.rt.rk, obj, t.subresource, dry_run)
+            return self._out(request, t, self.store.create(t.rt.rk, obj, dry_run, write), 201, warnings), None
+        updated = self.store.update(t.rt.rk, obj, t.subresource, dry_run, write)
         return self._out(request, t, updated, 200, warnings), None
 
-    async def _patch(self, request: web.Request, t: Target, dry_run: bool) -> web.Response:
+    async def _patch(
+        self, request: web.Request, t: Target, dry_run: bool, write: FieldWrite | None = None
+    ) -> web.Response:
         from recurringjob.devcluster import patch as patches
 
         kind = PATCH_TYPES.get(request.content_type)
@@ -344,7 +353,7 @@ class ApiHandler:
         ):
             patched["apiVersion"], patched["kind"] = current.get("apiVersion"), current.get("kind")
         warnings = self._check_fields(request, t, patched)
-        updated = self.store.update(t.rt.rk, patched, t.subresource, dry_run)
+        updated = self.store.update(t.rt.rk, patched, t.subresource, dry_run, write)
         return self._out(request, t, updated, 200, warnings)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:

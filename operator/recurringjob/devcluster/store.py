@@ -40,8 +40,9 @@ import copy
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from recurringjob.devcluster import apierrors, metavalidation
+from recurringjob.devcluster import apierrors, managedfields, metavalidation
 from recurringjob.devcluster.defaults import prepare_create, prepare_update
+from recurringjob.devcluster.managedfields import FieldWrite
 from recurringjob.devcluster.objectmeta import (
     generated_name,
     now_rfc3339,
@@ -141,11 +142,12 @@ class Store:
         self.revision += 1
         return str(self.revision)
 
-    def create(self, rk: RK, obj: Obj, dry_run: bool = False) -> Obj:
+    def create(self, rk: RK, obj: Obj, dry_run: bool = False, write: FieldWrite | None = None) -> Obj:
         rt = self.type_of(rk)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise apierrors.bad_request("metadata must be an object")
+        requested_fields = managedfields.requested_of(meta)
         namespace = meta.get("namespace") or "" if rt.namespaced else ""
         if rt.namespaced and not namespace:
             namespace = meta["namespace"] = "default"
@@ -184,16 +186,26 @@ class Store:
         metavalidation.validate_create(rt, obj)  # like kube: an invalid object is 422 before 409
         if self.peek(rk, namespace, name) is not None:
             raise apierrors.already_exists(rt.group, rt.resource, name)
+        if write is not None:
+            self._set_managed_fields(rt, None, obj, requested_fields, None, write)
         if dry_run:  # every check ran; like kube, the would-be object has no resourceVersion
             return obj
         meta["resourceVersion"] = self._next_revision()
         self._commit(rk, "ADDED", obj, None)
         return obj
 
-    def update(self, rk: RK, obj: Obj, subresource: str | None = None, dry_run: bool = False) -> Obj:
+    def update(
+        self,
+        rk: RK,
+        obj: Obj,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        write: FieldWrite | None = None,
+    ) -> Obj:
         """CAS-checked replace; see the module docstring. Takes ownership of `obj`."""
         rt = self.type_of(rk)
         meta = obj.get("metadata") or {}
+        requested_fields = managedfields.requested_of(meta)
         name = meta.get("name", "")
         namespace = (meta.get("namespace") or "default") if rt.namespaced else ""
         current = self.peek(rk, namespace, name)
@@ -232,6 +244,7 @@ class Store:
         prepare_update(rt, new, current)
         if subresource is None:
             metavalidation.validate_update(rt, new, current)
+        self._set_managed_fields(rt, current, new, requested_fields, subresource, write)
         if new == current:
             return current  # kube: a no-op write neither bumps the revision nor notifies watchers
         if rt.has_generation and spec_changed(current, new, rt.has_status):
@@ -243,6 +256,35 @@ class Store:
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self._remove(rk, new)
         return new
+
+    def _set_managed_fields(
+        self,
+        rt: ResourceType,
+        current: Obj | None,
+        new: Obj,
+        requested: Any,
+        subresource: str | None,
+        write: FieldWrite | None,
+    ) -> None:
+        """new.metadata.managedFields after this write (managedfields.py); controllers' writes keep them."""
+        live = (current or {}).get("metadata", {}).get("managedFields") or []
+        if write is None:
+            entries = live
+        elif write.applied is not None:
+            entries = write.applied
+        else:
+            name = new["metadata"].get("name", "")
+            try:
+                base = live if subresource else managedfields.base_entries(requested, live)
+            except managedfields.InvalidManagedFields as exc:
+                raise apierrors.invalid(rt.group, rt.kind, name, exc.causes) from None
+            entries = managedfields.record_update(
+                rt, current, new, base, write.manager, subresource, now_rfc3339()
+            )
+        if entries:
+            new["metadata"]["managedFields"] = entries
+        else:
+            new["metadata"].pop("managedFields", None)
 
     def delete(
         self,
