@@ -64,6 +64,7 @@ def test_plan_launch_at_the_spring_forward_gap(rj_file: Path, capsys: pytest.Cap
         "nextScheduleTime": "2024-03-11T06:30:00Z",
         "requeueAfterSeconds": 84599.0,
         "deleteActive": [],
+        "releaseLocks": [],
         "missed": 0,
         "warnings": [],
         "reason": "Launching the occurrence at 2024-03-10T07:00:00Z.",

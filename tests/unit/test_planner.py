@@ -403,10 +403,11 @@ def test_catch_up_none_tolerance_is_bounded_by_the_deadline() -> None:
 
 
 def test_schedule_edit_reanchors_at_now() -> None:
-    # the old cursor (01:00) is due, but the edit makes the new schedule count from now
+    # the old cursor (01:00) is due, but the edit makes the new schedule count from now; the old
+    # schedule's undecided occurrences (01:00 .. 05:00) are given up and counted, not dropped
     rj = make_rj("30 * * * *", status=status_at("2024-01-01T01:00:00Z"))
     decision = step(rj, [], "2024-01-01T05:45:00Z")
-    assert decision.action == "wait" and decision.missed == 0
+    assert decision.action == "wait" and decision.missed == 5
     assert rj["status"]["scheduleFrom"] == "2024-01-01T05:45:00Z"
     assert rj["status"]["observedSchedule"] == "30 * * * *|"
     assert rj["status"]["nextScheduleTime"] == "2024-01-01T06:30:00Z"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule, canonical_schedule_key
 from recurringjob.core.jobs import build_job, job_name
 from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS
 from recurringjob.core.planner_status import (
@@ -85,6 +85,16 @@ def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime
             warnings=("PlannerError",),
             reason=f"The planner failed on this object ({type(exc).__name__}: {exc}); nothing was done.",
         )
+
+
+def _same_stream(observed: Any, spec: Spec) -> bool:
+    """True when the recorded schedule and the spec's are spellings of one occurrence stream
+    (whitespace, `*/10` vs `0/10`, `UTC` vs `Etc/UTC`, ...): such an edit must change nothing."""
+    if not isinstance(observed, str) or not observed:
+        return False
+    old_schedule, _, old_zone = observed.rpartition("|")
+    return canonical_schedule_key(old_schedule, old_zone or None) == canonical_schedule_key(
+        spec.schedule, spec.time_zone)
 
 
 def _fmt(t: datetime) -> str:
@@ -161,8 +171,12 @@ class _Planner:
         created = parse_time(self.metadata.get("creationTimestamp")) or self.now_s
         last_scheduled = parse_time(self.status.get("lastScheduleTime"))
         observed = self.status.get("observedSchedule")
-        if observed != spec.observed_schedule:
+        if observed != spec.observed_schedule and _same_stream(observed, spec):
+            self.status["observedSchedule"] = spec.observed_schedule  # a respelling changes nothing
+        elif observed != spec.observed_schedule:
             edited = observed is not None
+            if edited:
+                self._count_abandoned(observed)
             anchor = self.now_s if edited else created
             self.status["scheduleFrom"] = _fmt(anchor)
             self.status["observedSchedule"] = spec.observed_schedule
@@ -176,6 +190,21 @@ class _Planner:
             start = max(anchor, last_scheduled) if last_scheduled else anchor
             cursor = schedule.next_after(start)
         return schedule, cursor, False
+
+    def _count_abandoned(self, observed: Any) -> None:
+        """An edit re-anchors at now: occurrences of the old schedule that were due and not yet
+        decided are given up — counted as missed, not silently dropped."""
+        cursor = parse_time(self.status.get("nextScheduleTime"))
+        anchor = parse_time(self.status.get("scheduleFrom"))
+        if cursor is None or cursor > self.now_s or not isinstance(observed, str) or not observed:
+            return
+        old_schedule, _, old_zone = observed.rpartition("|")
+        try:
+            old = cached_schedule(old_schedule, old_zone or None)
+        except ScheduleError:
+            return
+        old = old.with_anchor(anchor) if anchor is not None else old
+        self._count_missed(old.count(cursor - _ONE_SECOND, self.now_s, MISSED_COUNT_CAP))
 
     # -- the due path: catch-up policy, deadline, concurrency ----------------------------------
 

@@ -104,7 +104,10 @@ class EventRecorder:
         stamp = format_rfc3339(datetime.now(UTC))
         event = {
             "apiVersion": "v1", "kind": "Event",
-            "metadata": {"generateName": f"{meta.get('name')}.", "namespace": meta.get("namespace")},
+            # named like client-go's recorder (<object>.<unix nanos, hex>): a generateName ending in
+            # "." is not a valid DNS-subdomain prefix, and kube-apiserver rejects it
+            "metadata": {"name": f"{str(meta.get('name'))[:236]}.{time.time_ns():x}",
+                         "namespace": meta.get("namespace")},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND, "name": meta.get("name"),
                                "namespace": meta.get("namespace"), "uid": meta.get("uid"),
                                "resourceVersion": meta.get("resourceVersion")},

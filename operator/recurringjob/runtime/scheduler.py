@@ -21,13 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.core.planner_status import (
-    DEFAULT_MAX_REQUEST_SECONDS,
-    InvalidSpec,
-    book_rejection,
-    parse_time,
-    read_spec,
-)
+from recurringjob.core.attention import initial_due
+from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS, is_deleting, orphaned_locks
+from recurringjob.core.planner_status import book_rejection
 from recurringjob.runtime.cache import Cache, Key, active_names, is_finished, owner_key
 from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
 from recurringjob.runtime.jobwatch import slim_job
@@ -39,36 +35,9 @@ log = logging.getLogger(__name__)
 
 PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
 
+SWEEP_INTERVAL = 10.0  # seconds between looks for locked Jobs whose RecurringJob is gone
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
 HEAP_SLACK = 16  # stale heap entries tolerated beyond one per live key before a rebuild
-
-
-def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
-    """When a new leader should first plan `rj`: `now` (or earlier) if it may need attention, else
-    at its `status.nextScheduleTime`.
-
-    Only orders work: plan() decides everything, and any watch event enqueues its RecurringJob at
-    once anyway. A time before `now` means overdue since then, so the most overdue run first.
-    Attention = possibly something to recover or book-keep (`status.active` non-empty), or a
-    status plan() has not written for this spec (none, no cursor, generation or schedule differing).
-    """
-    status = rj.get("status")
-    if not isinstance(status, Mapping) or status.get("active"):
-        return now
-    cursor = parse_time(status.get("nextScheduleTime"))
-    if cursor is None:
-        return now
-    metadata = rj.get("metadata")
-    generation = metadata.get("generation") if isinstance(metadata, Mapping) else None
-    if generation is not None and status.get("observedGeneration") != generation:
-        return now
-    try:
-        observed_schedule = read_spec(rj).observed_schedule
-    except InvalidSpec:
-        return now
-    if status.get("observedSchedule") != observed_schedule:
-        return now
-    return cursor
 
 
 class Scheduler:
@@ -94,6 +63,7 @@ class Scheduler:
         self.error_delay = error_delay
         self.clock = clock
         self.now = now
+        self.max_request_seconds = max_request_seconds
         self._heap: list[tuple[float, int, Key]] = []
         self._due: dict[Key, tuple[float, int]] = {}
         self._seq = itertools.count()
@@ -120,6 +90,7 @@ class Scheduler:
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._dispatch(), name="scheduler-dispatch"))
+        self._tasks.append(asyncio.create_task(self._sweep_forever(), name="scheduler-sweep"))
         for index in range(self.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"scheduler-worker-{index}"))
         now = self.now()
@@ -196,11 +167,14 @@ class Scheduler:
             self.enqueue(key)
 
     def on_job_event(self, job: Mapping[str, Any], previous: Mapping[str, Any] | None, deleted: bool) -> None:
-        """Finished or vanished Jobs change the owner's bookkeeping (active, last*Time, history)."""
+        """Finished, deleting or vanished Jobs change the owner's bookkeeping (active, last*Time,
+        history, the occurrence lock)."""
         owner = owner_key(job)
         if owner is None:
             return
-        if deleted or (is_finished(job) and (previous is None or not is_finished(previous))):
+        finished_now = is_finished(job) and (previous is None or not is_finished(previous))
+        deleting_now = is_deleting(job) and (previous is None or not is_deleting(previous))
+        if deleted or finished_now or deleting_now:
             self.enqueue(owner)
 
     def queue_size(self) -> int:
@@ -284,7 +258,7 @@ class Scheduler:
                     written = await claim(self.api, rj, status if status is not None else current_status,
                                           is_leader=self.is_leader, metrics=self.metrics)
                 except ClaimConflict:
-                    rj = await self._refresh(key)
+                    rj = await self._refresh(key, (rj.get("metadata") or {}).get("uid"))
                     continue
                 except RecurringJobGone:
                     self.cache.drop_recurringjob(key, (rj.get("metadata") or {}).get("uid"))
@@ -325,7 +299,7 @@ class Scheduler:
                 written = await claim(self.api, current, status, is_leader=self.is_leader,
                                       metrics=self.metrics)
             except ClaimConflict:
-                current = await self._refresh(key)
+                current = await self._refresh(key, meta.get("uid"))
                 continue
             except RecurringJobGone:
                 self.cache.drop_recurringjob(key, meta.get("uid"))
@@ -381,11 +355,30 @@ class Scheduler:
                 raise
             self.cache.put_job(slim_job(job))
 
-    async def _refresh(self, key: Key) -> Mapping[str, Any] | None:
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                await self.release_orphaned_locks()
+            except (ApiError, NotLeader) as exc:
+                log.warning("releasing the locks of Jobs without a RecurringJob: %s", exc)
+
+    async def release_orphaned_locks(self) -> int:
+        """Release the occurrence lock of Jobs being deleted whose RecurringJob is gone (deleted with
+        background propagation, so no plan() will ever book them); returns how many were released."""
+        live = {str((rj.get("metadata") or {}).get("uid"))
+                for rj in map(self.cache.recurringjob, self.cache.recurringjob_keys()) if rj is not None}
+        orphans = orphaned_locks(self.cache.iter_jobs(), live, self.now(), self.max_request_seconds)
+        for namespace, name in orphans:
+            await self.launcher.release_lock(namespace, name)
+        return len(orphans)
+
+    async def _refresh(self, key: Key, uid: str | None) -> Mapping[str, Any] | None:
+        """A fresh read after a conflict; a 404 forgets only the incarnation we planned (`uid`)."""
         try:
             fresh = await read_recurringjob(self.api, *key)
         except RecurringJobGone:
-            self.cache.drop_recurringjob(key)
+            self.cache.drop_recurringjob(key, uid)
             return None
         self.cache.put_recurringjob(fresh)
         return self.cache.recurringjob(key)
