@@ -23,7 +23,9 @@ CRDS = REPO / "crds"
 SCHEDULED = "recurringjob.dev/scheduled-time"
 NAME_LABEL = "recurringjob.dev/name"
 # short leases so failover fits in a test: 3 s lease, 2 s renew deadline, 0.5 s retry
-FAST_LEASE = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5"]
+FAST_LEASE = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.5",
+              # the dev cluster answers in milliseconds: occurrence locks released after seconds
+              "--max-request-seconds", "3"]
 
 
 def free_port() -> int:
