@@ -1,4 +1,5 @@
-"""The watch cache: a finished Job deleted before its finish was booked is not "missing"."""
+"""The watch cache: a finished Job deleted before its finish was booked is not "missing"; Jobs are
+owned by their controller reference; relists replace the view; RecurringJobs are dropped by uid."""
 
 from __future__ import annotations
 
@@ -81,3 +82,85 @@ def test_a_deleted_job_no_longer_claimed_leaves_no_tombstone() -> None:
     cache.put_job(job)
     cache.drop_job(job)
     assert cache.jobs_of(("default", "rj")) == []
+
+
+def owned(name: str, owner: str = "rj", owner_uid: str = "uid-1", rv: str = "5",
+          **status: Any) -> dict[str, Any]:
+    """A slim Job controlled by RecurringJob `owner` (incarnation `owner_uid`)."""
+    ref = {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob", "name": owner, "uid": owner_uid,
+           "controller": True}
+    return {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "resourceVersion": rv,
+                         "ownerReferences": [ref]},
+            "status": dict(status)}
+
+
+def test_jobs_are_owned_by_their_controller_reference_not_their_label() -> None:
+    cache = Cache()
+    job = owned("rj-1")
+    job["metadata"]["labels"] = {NAME_LABEL: "someone-else"}
+    cache.put_job(job)
+    assert cache.jobs_of(("default", "rj")) == [job] and cache.jobs_of(("default", "someone-else")) == []
+    not_ours = {**job, "metadata": {**job["metadata"], "ownerReferences": [
+        {"apiVersion": "batch/v1", "kind": "CronJob", "name": "rj", "uid": "u", "controller": True}]}}
+    assert cache.put_job(not_ours) == (job, False)
+    assert list(cache.iter_jobs()) == []  # no longer ours: forgotten
+
+
+def test_a_deletion_finds_the_job_by_name_even_with_its_owner_reference_gone() -> None:
+    cache = Cache()
+    cache.put_job(owned("rj-1"))
+    deleted = owned("rj-1", rv="6")
+    deleted["metadata"]["ownerReferences"] = []
+    assert cache.drop_job(deleted) is not None
+    assert cache.job_count() == 0
+
+
+def test_jobs_of_a_previous_incarnation_are_not_handed_to_the_new_one() -> None:
+    cache = Cache()
+    cache.put_recurringjob(make_rj())  # uid-1
+    cache.put_job(owned("rj-old", owner_uid="uid-0"))
+    cache.put_job(owned("rj-new", owner_uid="uid-1"))
+    assert [j["metadata"]["name"] for j in cache.jobs_of(("default", "rj"))] == ["rj-new"]
+
+
+def test_a_stale_deletion_does_not_drop_a_recreated_recurringjob() -> None:
+    cache = Cache()
+    recreated = make_rj()
+    recreated["metadata"]["uid"] = "uid-2"
+    cache.put_recurringjob(recreated)
+    assert not cache.drop_recurringjob(("default", "rj"), "uid-1")  # the old incarnation's DELETED / 404
+    assert cache.recurringjob(("default", "rj")) is recreated
+    assert cache.drop_recurringjob(("default", "rj"), "uid-2")
+    assert cache.recurringjob(("default", "rj")) is None
+    assert not cache.put_recurringjob(recreated)  # a late write response cannot resurrect it
+
+
+def test_replace_jobs_reports_what_vanished_and_keeps_what_is_newer_than_the_list() -> None:
+    cache = Cache()
+    for name, rv in (("rj-1", "5"), ("rj-2", "5"), ("rj-3", "12"), ("rj-9", "5")):
+        cache.put_job(owned(name, rv=rv))
+    elsewhere = owned("elsewhere")
+    elsewhere["metadata"]["namespace"] = "other"
+    cache.put_job(elsewhere)
+    stored, removed = cache.replace_jobs([owned("rj-1", rv="9", succeeded=1), owned("rj-4", rv="8")],
+                                         in_scope=lambda ns: ns == "default", list_rv="10")
+    assert sorted(j["metadata"]["name"] for j, _ in stored) == ["rj-1", "rj-4"]
+    assert dict((j["metadata"]["name"], p is not None) for j, p in stored) == {"rj-1": True, "rj-4": False}
+    assert sorted(j["metadata"]["name"] for j in removed) == ["rj-2", "rj-9"]
+    # rj-3 was written after the list's snapshot (our own create): kept; "other" is out of scope
+    assert sorted(j["metadata"]["name"] for j in cache.iter_jobs()) == ["elsewhere", "rj-1", "rj-3", "rj-4"]
+
+
+def test_a_relist_keeps_a_finished_claimed_job_as_a_tombstone_until_booked() -> None:
+    cache = Cache()
+    rj = claimed_rj()
+    cache.put_recurringjob(rj)
+    job = launched_job(rj, "succeeded")
+    cache.put_job(job)
+    _, removed = cache.replace_jobs([], in_scope=lambda _: True, list_rv="100")
+    assert removed == [job]
+    decision = plan(rj, cache.jobs_of(("default", "rj")), utc(NOW))
+    assert decision.recreate == () and decision.status is not None
+    assert decision.status["lastSuccessfulTime"] == FINISHED
+    _, removed = cache.replace_jobs([], in_scope=lambda _: True, list_rv="101")
+    assert removed == [] and len(cache.jobs_of(("default", "rj"))) == 1  # still a tombstone
