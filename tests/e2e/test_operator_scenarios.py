@@ -104,8 +104,8 @@ def test_replace_deletes_the_running_job_before_the_next(env: dict[str, Any]) ->
     cluster, kubectl = env["cluster"], env["kubectl"]
     creates = wait_for(lambda: len(job_creates(cluster, "replace")) >= 3 and job_creates(cluster, "replace"),
                        15, what="3 Jobs of replace")
-    deletes = [r for r in audit(cluster)
-               if r["verb"] == "delete" and r["resource"] == "jobs" and r["namespace"] == "replace"]
+    deletes = [r for r in audit(cluster) if r["verb"] == "delete" and r["resource"] == "jobs"
+               and r["namespace"] == "replace" and r["client"] == "replica-1"]
     replaced = {r["name"] for r in deletes if r["code"] == 200}
     assert {c["name"] for c in creates[:-1]} <= replaced | {creates[-2]["name"]}
     for delete in deletes:  # each delete precedes the create of the Job that replaces it
@@ -117,12 +117,21 @@ def test_replace_deletes_the_running_job_before_the_next(env: dict[str, Any]) ->
 
 def test_history_is_pruned_to_the_limit(env: dict[str, Any]) -> None:
     cluster, kubectl = env["cluster"], env["kubectl"]
-    wait_for(lambda: len(job_creates(cluster, "hist")) >= 6, 20, what="6 Jobs of hist")
+    wait_for(lambda: len(job_creates(cluster, "hist")) >= 8, 20, what="8 Jobs of hist")
     time.sleep(1.5)
     jobs = get_json(kubectl, "jobs", "-n", "history")["items"]
-    finished = [j for j in jobs if any(c["type"] == "Complete" for c in j["status"].get("conditions") or [])]
+    # a finished Job is pruned once its occurrence lock is free (--max-request-seconds 3, + 1 s)
+    lock_free = time.time() - 3 - 1 - 1  # - 1 s: creationTimestamp is truncated to the second
+
+    def prunable(job: dict[str, Any]) -> bool:
+        done = any(c["type"] == "Complete" for c in job["status"].get("conditions") or [])
+        meta = job["metadata"]
+        return done and ts(meta["creationTimestamp"]) < lock_free and not meta.get("deletionTimestamp")
+
+    finished = [j for j in jobs if prunable(j)]
     assert len(finished) <= 2 + 1, [j["metadata"]["name"] for j in jobs]  # +1: just finished, not yet pruned
-    pruned = [r for r in audit(cluster) if r["verb"] == "delete" and r["namespace"] == "history"]
+    pruned = [r for r in audit(cluster) if r["verb"] == "delete" and r["namespace"] == "history"
+              and r["client"] == "replica-1"]
     assert len(pruned) >= 3
     assert not duplicates(cluster)  # a pruned Job is never re-created
 
