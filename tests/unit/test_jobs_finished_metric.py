@@ -45,8 +45,9 @@ def job(outcome: str | None) -> dict[str, Any]:
             "metadata": {"name": JOB, "namespace": "ns", "uid": "uid-job", "resourceVersion": "100",
                          "labels": {"recurringjob.dev/name": NAME},
                          "annotations": {"recurringjob.dev/scheduled-time": "2030-01-01T00:00:00Z"},
-                         "ownerReferences": [{"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
-                                              "uid": "uid-rj", "controller": True, "name": NAME}]},
+                         "ownerReferences": [{"apiVersion": "recurringjob.dev/v1alpha1",
+                                              "kind": "RecurringJob", "uid": "uid-rj", "controller": True,
+                                              "name": NAME}]},
             "status": status}
 
 
