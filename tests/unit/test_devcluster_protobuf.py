@@ -130,3 +130,27 @@ def test_the_table_is_closed_and_every_special_type_has_a_converter() -> None:
             assert label in ("opt", "rep", "map") and shape in ("val", "ptr", "inline"), (name, number)
             assert type_ in WIRE_TYPE or type_ in MESSAGES, (name, number, type_)
     assert set(SPECIAL.values()) <= set(_SPECIALS)
+
+
+def _length_delimited(number: int, payload: bytes) -> bytes:
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        return bytes(out) + bytes([value])
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_a_schema_nested_beyond_the_stack_gets_400_not_500() -> None:
+    schema = b""
+    for _ in range(5000):  # JSONSchemaProps.not (28), nested
+        schema = _length_delimited(28, schema)
+    validation = _length_delimited(1, schema)  # CustomResourceValidation.openAPIV3Schema
+    version = _length_delimited(4, validation)  # CustomResourceDefinitionVersion.schema
+    crd = _length_delimited(2, _length_delimited(7, version))  # CRD.spec.versions
+    crds = next(rt for rt in BUILTINS if rt.kind == "CustomResourceDefinition")
+    error = refused(envelope("apiextensions.k8s.io/v1", "CustomResourceDefinition", crd), crds)
+    assert (error.code, error.reason) == (400, "BadRequest")
+    assert error.message.endswith("the object is nested too deeply")

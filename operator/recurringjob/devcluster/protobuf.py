@@ -57,9 +57,10 @@ def decode_object(body: bytes, rt: ResourceType, version: str) -> dict[str, Any]
         )
     try:
         obj = message_json(message, raw)
-    except WireError as exc:
+    except (WireError, RecursionError) as exc:  # recursion: a CRD schema nested thousands deep
+        reason = str(exc) if isinstance(exc, WireError) else "the object is nested too deeply"
         raise apierrors.bad_request(
-            f'{kind} in version "{version}" cannot be handled as a {kind}: {exc}'
+            f'{kind} in version "{version}" cannot be handled as a {kind}: {reason}'
         ) from None
     return {"kind": kind, "apiVersion": api_version, **obj}
 
