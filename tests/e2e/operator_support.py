@@ -37,8 +37,10 @@ def free_port() -> int:
 class Replica:
     """One `recurringjob run` process with its own kubeconfig token (= its audit `client`)."""
 
-    def __init__(self, cluster: DevCluster, workdir: Path, identity: str, *extra: str):
+    def __init__(self, cluster: DevCluster, workdir: Path, identity: str, *extra: str,
+                 env: dict[str, str] | None = None):
         self.identity = identity
+        self.env = {**os.environ, **env} if env else None  # e.g. faketime_env(180): a skewed clock
         self.kubeconfig = cluster.write_kubeconfig(workdir / f"{identity}.kubeconfig", identity)
         self.metrics_port, self.health_port = free_port(), free_port()
         self.log_path = workdir / f"{identity}.log"
@@ -50,7 +52,7 @@ class Replica:
 
     def start(self) -> Replica:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.log_path, "ab"))
+                                        stderr=open(self.log_path, "ab"), env=self.env)
         return self
 
     def log(self) -> str:
