@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from recurringjob.devcluster.audit import AuditLog
+from recurringjob.devcluster.gc import GarbageCollector
 from recurringjob.devcluster.jobsim import JOBS, JobSimulator
 from recurringjob.devcluster.registry import Registry
 from recurringjob.devcluster.store import Store
@@ -200,3 +204,113 @@ def test_stop_is_prompt_when_the_server_closes_watches_first() -> None:
         assert time.monotonic() - started < 1
 
     asyncio.run(main())
+
+
+LOCK = "recurringjob.dev/occurrence-lock"
+
+
+def audited_sim(tmp_path: Path) -> tuple[AuditLog, Callable[[], list[Obj]]]:
+    audit = AuditLog(tmp_path / "audit.jsonl")
+
+    def lines() -> list[Obj]:
+        audit.flush()
+        return [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    return audit, lines
+
+
+def test_finishing_writes_a_job_controller_line(tmp_path: Path) -> None:
+    audit, lines = audited_sim(tmp_path)
+
+    async def test(store: Store, sim: JobSimulator) -> None:
+        sim.audit = audit
+        store.create(JOBS, job("ok"))
+        store.create(JOBS, job("bad", {"devcluster.recurringjob.dev/outcome": "Failed"}))
+        await eventually(lambda: len(lines()) == 2)
+        by_name = {e["name"]: e for e in lines()}
+        assert {n: e["outcome"] for n, e in by_name.items()} == {"ok": "Complete", "bad": "Failed"}
+        line = by_name["ok"]
+        assert (line["verb"], line["group"], line["version"], line["resource"], line["subresource"],
+                line["namespace"], line["code"], line["client"], line["event"]) == (
+            "update", "batch", "v1", "jobs", "status", "default", 200, "system:job-controller", "finished")
+        assert line["uid"] == store.peek(JOBS, "default", "ok")["metadata"]["uid"]  # type: ignore[index]
+
+    run_with_sim(test)
+
+
+def test_foreground_deletion_stops_the_job_at_once_even_when_a_finalizer_holds_it(tmp_path: Path) -> None:
+    audit, lines = audited_sim(tmp_path)
+
+    async def test(store: Store, sim: JobSimulator) -> None:
+        sim.audit = audit
+        held = job("held", {"devcluster.recurringjob.dev/duration": "400ms"})
+        held["metadata"]["finalizers"] = [LOCK]
+        store.create(JOBS, held)
+        await eventually(lambda: sim.running == 1)
+        store.delete(JOBS, "default", "held", propagation="Foreground")
+        # the garbage collector would drop foregroundDeletion now: the Job must not run again then
+        current = store.get(JOBS, "default", "held")
+        current["metadata"]["finalizers"] = [LOCK]
+        store.update(JOBS, current)
+        await eventually(lambda: sim.running == 0)
+        await asyncio.sleep(0.6)  # past its finish time
+        final = status(store, "held")
+        assert not final.get("active") and not conditions(store, "held")
+        assert [e["event"] for e in lines()] == ["stopped"]
+        assert lines()[0]["subresource"] == "status"
+
+    run_with_sim(test, store=with_gc(new_store()))
+
+
+def test_background_deletion_keeps_a_held_job_running_until_it_is_gone(tmp_path: Path) -> None:
+    audit, lines = audited_sim(tmp_path)
+
+    async def test(store: Store, sim: JobSimulator) -> None:
+        sim.audit = audit
+        for name in ("runs-on", "finishes-held"):
+            body = job(name, {"devcluster.recurringjob.dev/duration": "5s" if name == "runs-on" else "300ms"})
+            body["metadata"]["finalizers"] = [LOCK]
+            store.create(JOBS, body)
+        await eventually(lambda: sim.running == 2)
+        for name in ("runs-on", "finishes-held"):
+            store.delete(JOBS, "default", name, propagation="Background")
+        await asyncio.sleep(0.1)
+        assert sim.running == 2 and status(store, "runs-on")["active"] == 1
+        # a held Job's pods go on and may finish
+        await eventually(lambda: "Complete" in conditions(store, "finishes-held"))
+        current = store.get(JOBS, "default", "runs-on")
+        current["metadata"]["finalizers"] = []
+        store.update(JOBS, current)  # last finalizer released: the object is gone
+        await eventually(lambda: sim.running == 0)
+        events = [(e["name"], e["event"], e["subresource"]) for e in lines()]
+        assert events == [("finishes-held", "finished", "status"), ("runs-on", "stopped", None)]
+
+    run_with_sim(test, store=with_gc(new_store()))
+
+
+def test_a_background_deleted_job_resumes_after_a_restart_but_a_stopped_one_does_not() -> None:
+    async def main() -> None:
+        store = new_store()
+        first = JobSimulator(store, 5.0, "Complete")
+        await first.start()
+        for name in ("background", "foreground"):
+            body = job(name)
+            body["metadata"]["finalizers"] = [LOCK]
+            store.create(JOBS, body)
+        await eventually(lambda: first.running == 2)
+        store.delete(JOBS, "default", "background", propagation="Background")
+        store.delete(JOBS, "default", "foreground", propagation="Foreground")
+        await eventually(lambda: first.running == 1)
+        await first.stop()
+        second = JobSimulator(store, 5.0, "Complete")  # same state, fresh simulator: a restart
+        await second.start()
+        try:
+            assert second.running == 1 and status(store, "background")["active"] == 1
+            assert not status(store, "foreground").get("active")
+        finally:
+            await second.stop()
+    asyncio.run(main())
+
+
+def with_gc(store: Store) -> Store:
+    GarbageCollector(store)
+    return store
