@@ -273,3 +273,32 @@ def test_fault_client_against_a_real_socket() -> None:
     finally:
         box["loop"].call_soon_threadsafe(box["stop"].set)
         thread.join(10)
+
+
+def test_hold_rules_from_flags_json_and_the_client() -> None:
+    faults = injector_from_flags("--fault-seed", "3",
+                                 "--fault-hold", "seconds=30s verbs=create resources=jobs clients=replica-1")
+    create_job = RequestInfo("create", "batch", "v1", "jobs", None, "default", None, "replica-1")
+    assert faults.hold_for(create_job) == 30.0
+    other_client = RequestInfo("create", "batch", "v1", "jobs", None, "default", None, "replica-2")
+    other_verb = RequestInfo("patch", "batch", "v1", "jobs", None, "default", "j", "replica-1")
+    assert faults.hold_for(other_client) is None and faults.hold_for(other_verb) is None
+    assert faults.to_json()["holds"] == [{"verbs": ["create"], "resources": ["jobs"],
+                                          "clients": ["replica-1"], "rate": 1.0, "seconds": 30.0}]
+    assert faults.stats["hold"] == 1
+    with pytest.raises(UserError, match="--fault-hold"):
+        injector_from_flags("--fault-hold", "seconds=soon")
+    half = FaultInjector(seed=9)
+    half.load_json({"holds": [{"seconds": "2s", "rate": 0.5}]}, replace_all=False)
+    held = [half.hold_for(create_job) for _ in range(200)]
+    assert set(held) == {2.0, None} and 60 <= held.count(2.0) <= 140
+
+    async def test(client: TestClient[Any, Any], faults: FaultInjector) -> None:
+        def call() -> dict[str, Any]:
+            return FaultClient(str(client.make_url(""))).hold(5, verbs=["create"], clients=["replica-1"])
+        config = await asyncio.get_running_loop().run_in_executor(None, call)
+        assert config["holds"][0]["seconds"] == 5 and faults.hold_for(create_job) == 5
+        config = await (await client.delete("/_devcluster/faults")).json()
+        assert config["holds"] == []
+
+    run(with_admin(test))
