@@ -166,3 +166,17 @@ def test_a_stream_ends_at_the_total_timeout_even_while_bytes_keep_coming() -> No
     _, error, lasted = asyncio.run(_lines(handler, idle_timeout=1, total_timeout=0.5))
     assert error is not None and error.status == 0
     assert lasted < 4  # the server would have kept it open for 5 s
+
+
+@pytest.mark.parametrize(("value", "date", "expected"), [
+    ("7", None, 7.0),
+    ("-3", None, 0.0),
+    # an HTTP date counts from the answer's Date header, not from this replica's (maybe skewed) clock
+    ("Tue, 01 Dec 2026 00:00:37 GMT", "Tue, 01 Dec 2026 00:00:07 GMT", 30.0),
+    ("Tue, 01 Dec 2026 00:00:07 GMT", "Tue, 01 Dec 2026 00:00:37 GMT", 0.0),
+    ("soon", "Tue, 01 Dec 2026 00:00:07 GMT", None),
+    (None, None, None),
+])
+def test_retry_after(value: str | None, date: str | None, expected: float | None) -> None:
+    from recurringjob.runtime.kube import _retry_after
+    assert _retry_after(value, date) == expected

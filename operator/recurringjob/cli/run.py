@@ -16,6 +16,7 @@ log = logging.getLogger("recurringjob.run")
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 GLOB_CHARS = "*?[!"  # a --namespace holding one of these is a Kopf pattern, not a name
+CLOCK_READY_TIMEOUT = 10.0  # seconds to wait for the server clock estimate before leading anyway
 
 
 def _default_lease_namespace() -> str:
@@ -82,6 +83,18 @@ async def prime_cache(api: Any, cache: Any, namespaces: list[str]) -> None:
             log.warning("priming the cache from %s: %s", path, exc)
 
 
+async def _clock_probe(api: Any, namespace: str, lease_name: str) -> None:
+    """One cheap request for the server clock (ServerClock.keep_fresh): GET the Lease, which the
+    operator may read anyway. Any HTTP answer, 404 included, carries the Date header it is for."""
+    from recurringjob.runtime.kube import ApiError, lease_path
+
+    try:
+        await api.request("GET", lease_path(namespace, lease_name), timeout=5.0)
+    except ApiError as exc:
+        if exc.status == 0:  # no answer: no sample
+            raise
+
+
 def main(args: argparse.Namespace) -> int:
     if not args.lease_duration > args.renew_deadline > args.retry_period > 0:
         raise UserError("need --lease-duration > --renew-deadline > --retry-period > 0 "
@@ -115,6 +128,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     from recurringjob.runtime.leadership import Leadership
     from recurringjob.runtime.metrics import Metrics
     from recurringjob.runtime.scheduler import Scheduler
+    from recurringjob.runtime.serverclock import ServerClock
 
     api = await KubeApi.from_environment(kubeconfig=args.kubeconfig, context=args.context,
                                          user_agent=f"recurringjob-operator/{identity}",
@@ -123,17 +137,25 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     metrics_server = metrics.serve(args.metrics_port) if args.metrics_port else None
     cache = Cache()
     lease_namespace = args.lease_namespace or _default_lease_namespace()
+    # every decision runs on the API server's clock, estimated from the answers' Date headers
+    server_clock = ServerClock()
+    api.on_response = server_clock.observe
+    metrics.server_clock_offset.set_function(lambda: server_clock.offset_seconds)
+    metrics.server_clock_uncertainty.set_function(lambda: server_clock.uncertainty_seconds)
+    clock_task = asyncio.create_task(server_clock.keep_fresh(
+        lambda: _clock_probe(api, lease_namespace, args.lease_name)), name="server-clock")
     scheduler_box: list[Any] = []
     leadership = Leadership(
         api, name=args.lease_name, namespace=lease_namespace, identity=identity,
         lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
         on_started_leading=lambda: scheduler_box[0].start(),
-        on_stopped_leading=lambda: scheduler_box[0].stop(), metrics=metrics)
+        on_stopped_leading=lambda: scheduler_box[0].stop(), metrics=metrics, wall=server_clock.timestamp)
     launcher = Launcher(api, is_leader=leadership.is_leader, cache=cache,
-                        events=EventRecorder(api, instance=identity), metrics=metrics)
+                        events=EventRecorder(api, instance=identity, clock=server_clock.timestamp),
+                        metrics=metrics, clock=server_clock.timestamp)
     scheduler = Scheduler(cache=cache, api=api, launcher=launcher, is_leader=leadership.is_leader,
-                          metrics=metrics, workers=args.workers,
+                          metrics=metrics, workers=args.workers, now=server_clock.now,
                           max_request_seconds=args.max_request_seconds)
     scheduler_box.append(scheduler)
     sink = WatchSink(cache, scheduler, metrics, leadership.is_leader)
@@ -191,6 +213,12 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             if not stop.is_set() and not kopf_task.done():
                 # the primed caches are most of the heap: freeze them (see gctuning) before leading
                 gc_tuning.install()
+                # no launch on a guessed time: stand for election once the server's clock is known
+                # to ±0.5 s (~0.3 s after start); now() errs early-proof even if it takes longer
+                if not await server_clock.wait_ready(CLOCK_READY_TIMEOUT):
+                    log.warning("the API server's clock is still uncertain after %.0fs (±%.2fs); "
+                                "standing for election anyway", CLOCK_READY_TIMEOUT,
+                                server_clock.uncertainty_seconds)
                 lease_task = asyncio.create_task(leadership.run(), name="leadership")
                 await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_waiter.cancel()
@@ -202,6 +230,9 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await lease_task
         await scheduler.stop()
+        clock_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await clock_task
         await job_watch.stop()
         kopf_stop.set()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -112,11 +112,13 @@ class ServerTimeEstimator:
 
     def estimate(self, at: float) -> Estimate | None:
         """The offset interval at local monotonic time `at` (None until a first sample)."""
-        if not self._lows:
+        try:  # (a metrics scrape reads from another thread: an empty deque just means unknown)
+            low, high = self._lows[0][1], self._highs[0][1]
+        except IndexError:
             return None
         at = max(at, self._newest_sent)  # widening never narrows: no extrapolation backwards
         drift = self.max_drift * at
-        return Estimate(self._lows[0][1] - drift, self._highs[0][1] + drift, self._count)
+        return Estimate(low - drift, high + drift, self._count)
 
     def probe_times(self, at: float, round_trip: float, count: int = 3) -> list[float]:
         """Local monotonic send times (>= `at`) of `count` requests whose Date headers would split the

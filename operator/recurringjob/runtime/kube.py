@@ -77,7 +77,9 @@ class ApiError(Exception):
         return self.status in TRANSIENT_STATUSES
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, date: str | None = None) -> float | None:
+    """Seconds to wait: a number, or an HTTP date counted from the answer's own Date header (both
+    the server's clock: this replica's wall clock may be minutes off), else from the local clock."""
     if not value:
         return None
     try:
@@ -85,12 +87,18 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:
         pass
     try:  # an HTTP date
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+        until = email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
         return None
+    try:
+        now = email.utils.parsedate_to_datetime(date).timestamp() if date else time.time()
+    except (TypeError, ValueError, IndexError):
+        now = time.time()
+    return max(0.0, until - now)
 
 
-def _api_error(status: int, http_reason: str, data: bytes, retry_after: str | None) -> ApiError:
+def _api_error(status: int, http_reason: str, data: bytes, retry_after: str | None,
+               date: str | None = None) -> ApiError:
     """The ApiError of a non-2xx answer, with the reason and message of its Status body if any."""
     reason, message = http_reason, ""
     try:
@@ -99,7 +107,7 @@ def _api_error(status: int, http_reason: str, data: bytes, retry_after: str | No
         message = status_obj.get("message") or ""
     except (ValueError, AttributeError):
         message = data[:200].decode("utf-8", "replace")
-    return ApiError(status, reason, message, retry_after=_retry_after(retry_after))
+    return ApiError(status, reason, message, retry_after=_retry_after(retry_after, date))
 
 
 def _env_proxy_applies(host: str) -> bool:
@@ -221,7 +229,8 @@ class KubeApi:
             self.on_response(sent, received, response.headers.get("Date"))
         if 200 <= response.status < 300:
             return json.loads(data) if data else None
-        raise _api_error(response.status, response.reason or "", data, response.headers.get("Retry-After"))
+        raise _api_error(response.status, response.reason or "", data, response.headers.get("Retry-After"),
+                         response.headers.get("Date"))
 
     def _url(self, path: str, query: Mapping[str, str] | Sequence[tuple[str, str]] | None) -> str:
         return self.configuration.host + path + ("?" + urlencode(query) if query else "")

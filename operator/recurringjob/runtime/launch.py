@@ -85,9 +85,11 @@ def _scheduled_time(job: Mapping[str, Any]) -> float | None:
 class EventRecorder:
     """Warning Events about RecurringJobs; one POST each, repeats of one (uid, reason, message) muted."""
 
-    def __init__(self, api: KubeApi, *, instance: str, mute_seconds: float = 300.0, max_keys: int = 20_000):
+    def __init__(self, api: KubeApi, *, instance: str, mute_seconds: float = 300.0, max_keys: int = 20_000,
+                 clock: Callable[[], float] = time.time):
         self.api = api
         self.instance = instance
+        self.clock = clock  # unix seconds for the Event's timestamps: the server's clock (ServerClock)
         self.mute_seconds = mute_seconds
         self.max_keys = max_keys
         self._last_posted: dict[tuple[str, str, str], float] = {}
@@ -101,7 +103,7 @@ class EventRecorder:
         if len(self._last_posted) >= self.max_keys:
             self._last_posted.clear()
         self._last_posted[mute_key] = now
-        stamp = format_rfc3339(datetime.now(UTC))
+        stamp = format_rfc3339(datetime.fromtimestamp(self.clock(), UTC))
         event = {
             "apiVersion": "v1", "kind": "Event",
             # named like client-go's recorder (<object>.<unix nanos, hex>): a generateName ending in
@@ -125,8 +127,10 @@ class EventRecorder:
 
 class Launcher:
     def __init__(self, api: KubeApi, *, is_leader: Callable[[], bool], cache: Cache,
-                 events: EventRecorder, metrics: Metrics | None = None, attempts: int = 6):
+                 events: EventRecorder, metrics: Metrics | None = None, attempts: int = 6,
+                 clock: Callable[[], float] = time.time):
         self.api = api
+        self.clock = clock  # unix seconds for the launch lag: the server's clock (ServerClock)
         self.is_leader = is_leader
         self.cache = cache
         self.events = events
@@ -246,7 +250,7 @@ class Launcher:
     def _observe_lag(self, manifest: Mapping[str, Any]) -> None:
         scheduled = _scheduled_time(manifest)
         if self.metrics is not None and scheduled is not None:
-            self.metrics.launch_lag.observe(max(0.0, time.time() - scheduled))
+            self.metrics.launch_lag.observe(max(0.0, self.clock() - scheduled))
 
     async def _retrying(self, send: Callable[[], Awaitable[T]]) -> T:
         """Retry transient failures (500/503/429/timeouts) with backoff, honouring Retry-After."""

@@ -44,7 +44,8 @@ class Leadership:
     def __init__(self, api: KubeApi, *, name: str, namespace: str, identity: str,
                  lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
                  on_started_leading: Callback | None = None, on_stopped_leading: Callback | None = None,
-                 metrics: Metrics | None = None, clock: Callable[[], float] = time.monotonic):
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time):
         if not lease_duration > renew_deadline > retry_period > 0:
             raise ValueError("need lease_duration > renew_deadline > retry_period > 0")
         self.api = api
@@ -58,6 +59,7 @@ class Leadership:
         self.on_stopped_leading = on_stopped_leading
         self.metrics = metrics
         self.clock = clock
+        self.wall = wall  # unix seconds for the last-renew metric only (the server's clock in the operator)
         self._valid_until = 0.0         # monotonic; acting is allowed strictly before it
         self._leading = False           # callbacks' view: started and not yet stopped
         self._observed_record: tuple[Any, ...] | None = None
@@ -150,7 +152,7 @@ class Leadership:
         self._lease = written
         self._valid_until = started + self.renew_deadline
         if self.metrics is not None:
-            self.metrics.lease_last_renew.set(time.time())
+            self.metrics.lease_last_renew.set(self.wall())
             if not renewing:
                 self.metrics.lease_transitions.inc()
         return True

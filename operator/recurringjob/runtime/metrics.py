@@ -93,6 +93,15 @@ class Metrics:
                                 registry=r)
         self.queue_size = Gauge("recurringjob_scheduler_queue_size",
                                 "RecurringJobs waiting in the leader's time queue", registry=r)
+        # NaN until the first answer with a Date header (runtime/serverclock.py sets functions on them)
+        self.server_clock_offset = Gauge("recurringjob_server_clock_offset_seconds",
+                                         "The API server's clock minus this replica's wall clock",
+                                         registry=r)
+        self.server_clock_uncertainty = Gauge("recurringjob_server_clock_uncertainty_seconds",
+                                              "How far the server clock estimate may be off (half-width)",
+                                              registry=r)
+        self.server_clock_offset.set(float("nan"))
+        self.server_clock_uncertainty.set(float("nan"))
         self.build_info.labels(version=__version__).set(1)
         self._info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
         self._lock = threading.Lock()
