@@ -4,6 +4,7 @@ the hold fault (a create still on the wire after the client gave up), controller
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from recurringjob.devcluster.faults import FaultClient
@@ -193,3 +195,28 @@ def _read(api: client.BatchV1Api, name: str) -> Any:
         if exc.status == 404:
             return None
         raise
+
+
+def test_kubectl_shows_kubes_validation_message(cluster: DevCluster, tmp_path: Path) -> None:
+    name = "x" * 64
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(yaml.safe_dump(job(name)))
+    result = subprocess.run(["kubectl", "--kubeconfig", cluster.kubeconfig, "create", "-f", str(manifest)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert (f'The Job "{name}" is invalid: spec.template.labels: Invalid value: "{name}": '
+            "must be no more than 63 characters") in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ttl_controller_picks_finished_jobs_up_after_a_restart(tmp_path: Path) -> None:
+    with DevCluster(tmp_path / "restart", data_dir=str(tmp_path / "data")) as cluster:
+        api = batch_api(cluster, "replica-a")
+        api.create_namespaced_job(NAMESPACE, job("ttl-restart", "100ms", ttlSecondsAfterFinished=3))
+        wait_for("it to finish", lambda: lines(cluster, "ttl-restart", event="finished"))
+        cluster.restart()  # the TTL runs out while the server restarts
+        api = batch_api(cluster, "replica-a")
+        assert _read(api, "ttl-restart") is not None
+        wait_for("the TTL delete after the restart", lambda: _read(api, "ttl-restart") is None)
+        (deleted,) = lines(cluster, "ttl-restart", event="deleted")
+        assert deleted["client"] == "system:ttl-after-finished-controller"
