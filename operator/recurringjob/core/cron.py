@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from croniter.croniter import CroniterBadDateError, CroniterError
 
+from recurringjob.core.cron_count import count_occurrences, nth_latest_occurrence
 from recurringjob.core.timeutil import from_epoch_seconds, parse_duration, to_epoch_seconds
 
 INVALID_SCHEDULE = "InvalidSchedule"
@@ -197,30 +198,26 @@ class Schedule:
 
     def count(self, after: datetime, until: datetime, cap: int) -> int:
         """How many occurrences lie in (after, until]; cron schedules stop counting at `cap`
-        (they are iterated), `@every` is counted exactly by arithmetic."""
+        (counted a matching day at a time, see cron_count), `@every` exactly by arithmetic."""
         start, end = _clamp(to_epoch_seconds(after)), _clamp(to_epoch_seconds(until))
         if end <= start:
             return 0
         if self.every_seconds is not None:
             return max(0, self._every_index(end) - max(0, self._every_index(start)))
-        return len(self.occurrences(after, until, cap))
+        return count_occurrences(self, start, end, cap)[0]
 
     def nth_latest_at_or_before(self, t: datetime, n: int, after: datetime) -> datetime | None:
         """Walking back from t: the n-th latest occurrence (n=1 is the latest) that is > after,
         or the oldest one > after if there are fewer than n."""
         floor = _clamp(to_epoch_seconds(after))
-        current, found = _clamp(to_epoch_seconds(t)), None
+        current = _clamp(to_epoch_seconds(t))
         if current < floor:
             return None
         if self.every_seconds is not None:
             latest = self._every_index(current)
             oldest = max(1, self._every_index(floor) + 1, latest - n + 1)
             return from_epoch_seconds(self.anchor + oldest * self.every_seconds) if oldest <= latest else None
-        for _ in range(n):
-            candidate = self._prev(current)
-            if candidate is None or candidate <= floor:
-                break
-            found, current = candidate, candidate - 1
+        found = nth_latest_occurrence(self, current, n, floor)[0]
         return from_epoch_seconds(found) if found is not None else None
 
     # -- @every: arithmetic ---------------------------------------------------------------------
@@ -314,6 +311,10 @@ class Schedule:
     def _offset(self, t: int) -> int:
         utcoffset = datetime.fromtimestamp(t, self.zone).utcoffset()
         return int(utcoffset.total_seconds()) if utcoffset is not None else 0
+
+    def _first_pass_offset(self, wall: int) -> int:
+        """The offset of the first instant showing this wall time."""
+        return wall - to_epoch_seconds(_naive(wall).replace(tzinfo=self.zone, fold=0))
 
     def _is_second_pass(self, instant: int, wall: int) -> bool:
         """True if an earlier instant shows the same wall time (fall-back repeat, second pass)."""
