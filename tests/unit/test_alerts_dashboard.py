@@ -30,7 +30,7 @@ from recurringjob.runtime.metrics import Metrics
 REQUIRED_ALERTS = {
     "RecurringJobOperatorDown", "RecurringJobOperatorNoLeader", "RecurringJobOperatorMultipleLeaders",
     "RecurringJobMissedOccurrence", "RecurringJobLaunchLagHigh", "RecurringJobNoRecentSuccess",
-    "RecurringJobFailingRepeatedly",
+    "RecurringJobFailingRepeatedly", "RecurringJobClockSkew",
 }
 # Labels Prometheus adds to every scraped series (ServiceMonitor / kubernetes_sd target labels).
 TARGET_LABELS = {"instance", "job", "pod", "namespace", "service", "container", "endpoint"}
