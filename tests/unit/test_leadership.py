@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from fake_kube import FakeKube
 from recurringjob.runtime.kube import ApiError, lease_path
 from recurringjob.runtime.leadership import Leadership
@@ -155,3 +156,37 @@ def test_run_loop_acquires_and_stops_on_release() -> None:
 
     asyncio.run(scenario())
     assert not api.objects[LEASE]["spec"]["holderIdentity"]
+
+
+def test_lease_times_from_skewed_wall_clocks_do_not_change_who_may_take_over(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """renewTime/acquireTime carry the writer's wall clock; a follower only compares them for change
+    and measures expiry on its own monotonic clock, so a leader 180 s fast (renewTime in the future)
+    is taken over on time, and one 120 s slow (renewTime in the past) is not taken over while it renews."""
+    from datetime import UTC, datetime, timedelta
+
+    import recurringjob.runtime.leadership as leadership_module
+
+    api, clock = FakeKube(), Clock()
+    wall_offset = timedelta(seconds=180)
+    monkeypatch.setattr(leadership_module, "_micro_time", lambda moment=None: (
+        datetime.now(UTC) + wall_offset + timedelta(seconds=clock.now)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    fast, follower = make(api, "fast", clock), make(api, "follower", clock)
+    assert asyncio.run(fast.try_acquire_or_renew())
+    assert not asyncio.run(follower.try_acquire_or_renew())
+    clock.now += 14  # the fast leader died; its renewTime is still 3 minutes "ahead"
+    assert not asyncio.run(follower.try_acquire_or_renew())
+    clock.now += 1.5
+    assert asyncio.run(follower.try_acquire_or_renew())
+
+    wall_offset = timedelta(seconds=-120)  # the next leader writes times 2 minutes in the past
+    slow, other = make(api, "slow", clock), make(api, "other", clock)
+    assert not asyncio.run(slow.try_acquire_or_renew())
+    assert not asyncio.run(other.try_acquire_or_renew())
+    clock.now += 16  # "follower" stops renewing: slow takes over after a lease duration
+    assert asyncio.run(slow.try_acquire_or_renew())
+    for _ in range(20):
+        clock.now += 2
+        assert asyncio.run(slow.try_acquire_or_renew())
+        assert not asyncio.run(other.try_acquire_or_renew())
+    assert slow.is_leader() and not other.is_leader()
