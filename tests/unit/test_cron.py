@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule, canonical_schedule_key
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core.cron_key import canonical_schedule_key
 
 
 def utc(text: str) -> datetime:

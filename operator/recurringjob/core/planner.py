@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule, canonical_schedule_key
+from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core.cron_key import canonical_schedule_key
 from recurringjob.core.jobs import build_job, job_name
 from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS
 from recurringjob.core.planner_status import (
