@@ -11,6 +11,7 @@ restartPolicy. Every problem becomes one cause of a 422 Invalid, in kube's order
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -137,6 +138,16 @@ def label_value(value: str) -> list[str]:
     return errors
 
 
+@functools.lru_cache(maxsize=8192)
+def _qualified_name_errors(value: str) -> tuple[str, ...]:
+    return tuple(qualified_name(value))  # the same keys recur on every write: check each once
+
+
+@functools.lru_cache(maxsize=8192)
+def _label_value_errors(value: str) -> tuple[str, ...]:
+    return tuple(label_value(value))
+
+
 NameCheck = Callable[[str], list[str]]
 _NAME_CHECKS: dict[RK, NameCheck] = {
     ("", "namespaces"): dns1123_label,
@@ -244,8 +255,8 @@ def object_meta(rt: ResourceType, meta: Obj, path: str, name_check: bool = True)
 def label_causes(values: Any, path: str) -> list[Cause]:
     causes: list[Cause] = []
     for key, value in sorted((values or {}).items()):
-        causes += [invalid(path, key, m) for m in qualified_name(key)]
-        causes += [invalid(path, value, m) for m in label_value(value)]
+        causes += [invalid(path, key, m) for m in _qualified_name_errors(key)]
+        causes += [invalid(path, value, m) for m in _label_value_errors(value)]
     return causes
 
 
@@ -253,7 +264,8 @@ def annotation_causes(values: Any, path: str) -> list[Cause]:
     causes: list[Cause] = []
     total = 0
     for key, value in sorted((values or {}).items()):
-        causes += [invalid(path, key, m) for m in qualified_name(key.lower())]  # keys: case does not matter
+        # kube: a qualified name, except that case does not matter
+        causes += [invalid(path, key, m) for m in _qualified_name_errors(key.lower())]
         total += _size(key) + _size(value)
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
         causes.append(too_long(path, TOTAL_ANNOTATION_SIZE_LIMIT))
@@ -264,7 +276,7 @@ def finalizer_causes(values: Any, path: str) -> list[Cause]:
     values = values or []
     causes: list[Cause] = []
     for finalizer in values:
-        causes += [invalid(path, finalizer, m) for m in qualified_name(finalizer)]
+        causes += [invalid(path, finalizer, m) for m in _qualified_name_errors(finalizer)]
     if FOREGROUND in values and ORPHAN in values:
         causes.append(invalid(path, values, f"finalizer {ORPHAN} and {FOREGROUND} cannot be both set"))
     return causes
