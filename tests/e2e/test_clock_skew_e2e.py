@@ -13,6 +13,7 @@ import json
 import math
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,17 @@ def edit_schedule(kubectl: Callable[..., Any], cluster: DevCluster, name: str) -
     return float(edits[0]["ts"])
 
 
+def clock_metrics(replica: Replica) -> tuple[float, float]:
+    """(offset, uncertainty) as the replica's /metrics serves them."""
+    url = f"http://127.0.0.1:{replica.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    values = dict(line.split(" ", 1) for line in text.splitlines()
+                  if line.startswith("recurringjob_server_clock_"))
+    return (float(values["recurringjob_server_clock_offset_seconds"]),
+            float(values["recurringjob_server_clock_uncertainty_seconds"]))
+
+
 def schedule_from(kubectl: Callable[..., Any], name: str) -> float | None:
     result = kubectl("get", "recurringjob", name, "-n", "default", "-o", "json")
     status = json.loads(result.stdout).get("status") or {}
@@ -79,6 +91,9 @@ def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_p
     slow = Replica(devcluster, tmp_path, "slow-120s", env=faketime_env(SLOW))
     try:
         wait_for(lambda: lease_holder(kubectl) == fast.identity, 30, what="the fast replica to lead")
+        # the replica measures its own skew: server minus its wall clock, i.e. -180 s
+        offset, uncertainty = clock_metrics(fast)
+        assert abs(offset + FAST) < 0.5 and uncertainty < 0.5, (offset, uncertainty)
         for name in ("alpha", "beta"):
             kubectl("apply", "-f", "-", input=recurringjob(name, "default", f"*/{OLD_PERIOD} * * * * *",
                                                            duration="0s", startingDeadlineSeconds=5))
@@ -87,16 +102,19 @@ def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_p
         beta_anchor = wait_for(lambda: schedule_from(kubectl, "beta"), 10, what="beta's re-anchoring")
 
         slow.start()  # a follower first: its caches and clock are warm when it takes over
-        time.sleep(4)
+        wait_for(lambda: "standing for election" in slow.log(), 60, what="the slow replica to be ready")
+        time.sleep(1)
         handover = time.time()
         fast.signal(signal.SIGTERM)  # releases the Lease
         wait_for(lambda: lease_holder(kubectl) == slow.identity, 20, what="the slow replica to lead")
+        offset, uncertainty = clock_metrics(slow)
+        assert abs(offset + SLOW) < 0.5 and uncertainty < 0.5, (offset, uncertainty)
         wait_for(lambda: [c for c in job_creates(devcluster) if c["client"] == slow.identity], 15,
                  what="a launch by the slow replica")
-        time.sleep(4)
+        time.sleep(6)
         alpha_edited = edit_schedule(kubectl, devcluster, "alpha")  # anchored by the slow replica
         alpha_anchor = wait_for(lambda: schedule_from(kubectl, "alpha"), 10, what="alpha's re-anchoring")
-        time.sleep(8)
+        time.sleep(10)
         end = time.time() - 2  # occurrences up to here have had time to launch
     finally:
         fast.stop()

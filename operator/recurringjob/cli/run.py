@@ -219,6 +219,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
                     log.warning("the API server's clock is still uncertain after %.0fs (±%.2fs); "
                                 "standing for election anyway", CLOCK_READY_TIMEOUT,
                                 server_clock.uncertainty_seconds)
+                log.info("%s standing for election (caches synced, API server clock known)", identity)
                 lease_task = asyncio.create_task(leadership.run(), name="leadership")
                 await asyncio.wait({stop_waiter, kopf_task, lease_task}, return_when=asyncio.FIRST_COMPLETED)
             stop_waiter.cancel()
