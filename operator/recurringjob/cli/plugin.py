@@ -16,105 +16,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob import GROUP
 from recurringjob.cli.plugin_client import Client, PluginError
+from recurringjob.cli.plugin_format import (
+    age,
+    human_duration,
+    job_outcome,
+    local_time,
+    next_fire,
+    parse_time,
+    schedule_of,
+    scheduled_time_of,
+    table,
+)
 from recurringjob.errors import UserError
 
 PROG = "kubectl recurringjob"
-Row = Sequence[str]
-
-
-# -- formatting -------------------------------------------------------------------------------
-
-def parse_time(value: Any) -> datetime | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl-style: 45s, 5m10s, 3h20m, 2d4h."""
-    s = int(abs(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60}s" if s % 60 and s < 600 else f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60}m" if (s % 3600) // 60 else f"{s // 3600}h"
-    return f"{s // 86400}d{(s % 86400) // 3600}h" if (s % 86400) // 3600 else f"{s // 86400}d"
-
-
-def age(t: datetime | None, now: datetime) -> str:
-    return human_duration((now - t).total_seconds()) if t else "<none>"
-
-
-def local_time(t: datetime | None, now: datetime) -> str:
-    """Local wall time plus a relative hint: '2025-03-01 14:00:00 CET (in 5m)'."""
-    if t is None:
-        return "<none>"
-    local = t.astimezone()
-    delta = (t - now).total_seconds()
-    rel = f"in {human_duration(delta)}" if delta >= 0 else f"{human_duration(delta)} ago"
-    return f"{local:%Y-%m-%d %H:%M:%S %Z} ({rel})"
-
-
-def table(header: Row, rows: Sequence[Row]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["   ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
-    return "\n".join(lines)
-
-
-def schedule_of(rj: Mapping[str, Any]) -> Any:
-    """The RecurringJob's cron.Schedule (raises cron.ScheduleError on a bad spec)."""
-    from recurringjob.core.cron import Schedule
-
-    spec = rj.get("spec") or {}
-    status = rj.get("status") or {}
-    created = (rj.get("metadata") or {}).get("creationTimestamp")
-    anchor = parse_time(status.get("scheduleFrom")) or parse_time(created)
-    return Schedule.parse(str(spec.get("schedule") or ""), spec.get("timeZone") or None, anchor=anchor)
-
-
-def next_fire(rj: Mapping[str, Any], now: datetime) -> datetime | None:
-    """The cursor if the operator wrote one, else the schedule's next occurrence after now."""
-    cursor = parse_time((rj.get("status") or {}).get("nextScheduleTime"))
-    if cursor is not None:
-        return cursor
-    try:
-        return schedule_of(rj).next_after(now)
-    except ValueError:
-        return None
-
-
-def job_outcome(job: Mapping[str, Any]) -> tuple[str, datetime | None]:
-    """(Succeeded | Failed | Running | Pending, finish time) from a Job's status."""
-    status = job.get("status") or {}
-    for cond in status.get("conditions") or []:
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") in ("Complete", "SuccessCriteriaMet"):
-            return "Succeeded", parse_time(status.get("completionTime") or cond.get("lastTransitionTime"))
-        if cond.get("type") in ("Failed", "FailureTarget"):
-            return "Failed", parse_time(cond.get("lastTransitionTime"))
-    if status.get("active") or status.get("startTime"):
-        return "Running", None
-    return "Pending", None
-
-
-def scheduled_time_of(job: Mapping[str, Any], rj_name: str) -> datetime | None:
-    from recurringjob.core.jobs import SCHEDULED_TIME_ANNOTATION, scheduled_time_from_name
-
-    meta = job.get("metadata") or {}
-    annotated = parse_time((meta.get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION))
-    return annotated or scheduled_time_from_name(rj_name, str(meta.get("name", "")))
 
 
 # -- commands ---------------------------------------------------------------------------------
