@@ -9,6 +9,7 @@ server received it (status.scheduleFrom), not at either replica's idea of "now".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -109,8 +110,9 @@ def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_p
         wait_for(lambda: lease_holder(kubectl) == slow.identity, 20, what="the slow replica to lead")
         offset, uncertainty = clock_metrics(slow)
         assert abs(offset + SLOW) < 0.5 and uncertainty < 0.5, (offset, uncertainty)
-        wait_for(lambda: [c for c in job_creates(devcluster) if c["client"] == slow.identity], 15,
-                 what="a launch by the slow replica")
+        with contextlib.suppress(AssertionError):  # judged below: missed occurrences say more
+            wait_for(lambda: [c for c in job_creates(devcluster) if c["client"] == slow.identity], 15,
+                     what="a launch by the slow replica")
         time.sleep(6)
         alpha_edited = edit_schedule(kubectl, devcluster, "alpha")  # anchored by the slow replica
         alpha_anchor = wait_for(lambda: schedule_from(kubectl, "alpha"), 10, what="alpha's re-anchoring")
@@ -122,13 +124,8 @@ def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_p
     logs = fast.log() + slow.log()
 
     assert not duplicates(devcluster), duplicates(devcluster)
-    launched_by = {c["client"] for c in job_creates(devcluster)}
-    assert launched_by == {fast.identity, slow.identity}, launched_by
-    # the schedule edits count from the moment the server received them, whoever's clock was off
-    for name, edited, anchor in (("beta", beta_edited, beta_anchor), ("alpha", alpha_edited, alpha_anchor)):
-        assert math.floor(edited) <= anchor <= edited + 1.0, (name, edited, anchor)
-
-    handover_done = min(float(c["ts"]) for c in job_creates(devcluster) if c["client"] == slow.identity)
+    handover_done = min((float(c["ts"]) for c in job_creates(devcluster) if c["client"] == slow.identity),
+                        default=end)
     for name, edited, anchor in (("alpha", alpha_edited, alpha_anchor), ("beta", beta_edited, beta_anchor)):
         creates = job_creates(devcluster, name)
         for create in creates:
@@ -152,3 +149,8 @@ def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_p
         assert not missing, f"{name}: missed {sorted(missing)}\n{logs[-3000:]}"
         assert not extra, f"{name}: launched off-schedule {sorted(extra)}"
         assert len(expected) >= 8, (name, sorted(expected))
+    launched_by = {c["client"] for c in job_creates(devcluster)}
+    assert launched_by == {fast.identity, slow.identity}, launched_by
+    # the schedule edits count from the moment the server received them, whoever's clock was off
+    for name, edited, anchor in (("beta", beta_edited, beta_anchor), ("alpha", alpha_edited, alpha_anchor)):
+        assert math.floor(edited) <= anchor <= edited + 1.0, (name, edited, anchor)

@@ -214,7 +214,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
                 # the primed caches are most of the heap: freeze them (see gctuning) before leading
                 gc_tuning.install()
                 # no launch on a guessed time: stand for election once the server's clock is known
-                # to ±0.5 s (~0.3 s after start); now() errs early-proof even if it takes longer
+                # to ±0.2 s (~1 s after start); now() errs early-proof even if it takes longer
                 if not await server_clock.wait_ready(CLOCK_READY_TIMEOUT):
                     log.warning("the API server's clock is still uncertain after %.0fs (±%.2fs); "
                                 "standing for election anyway", CLOCK_READY_TIMEOUT,

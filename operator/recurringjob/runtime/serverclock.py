@@ -36,7 +36,7 @@ from recurringjob.core.servertime import Estimate, Sample, ServerTimeEstimator
 
 log = logging.getLogger(__name__)
 
-GOOD_ENOUGH = 0.5  # seconds of uncertainty under which scheduling may start
+GOOD_ENOUGH = 0.2  # seconds of uncertainty under which scheduling may start (launches <= 0.4 s late)
 TARGET = 0.05  # seconds of uncertainty keep_fresh aims for
 
 
