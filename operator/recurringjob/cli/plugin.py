@@ -1,11 +1,14 @@
 """`kubectl recurringjob ...` (the executable `kubectl-recurringjob`): look at RecurringJobs the way an
-operator of the operator needs to.
+operator of the operator needs to, and ask for runs outside the schedule.
 
   list                 RecurringJobs, like `kubectl get rj`, plus the next fire time in local time
-  next NAME            upcoming fire times of its schedule
+  describe NAME        spec summary, next 10 times, 10 recent runs, buffered occurrences, pending requests
+  next NAME            upcoming fire times of its schedule(s)
   why NAME             the planner's decision for the live object: "why didn't it run?"
-  suspend / resume     set spec.suspend (merge patch)
   history NAME         its Jobs: scheduled time, outcome, launch lag, duration
+  trigger NAME         run now: one Job per request id, whatever the schedule (also while suspended)
+  backfill NAME        run every occurrence in [--from, --to] once, with a progress bar
+  suspend / resume     set spec.suspend (merge patch); resume also ends a suspendOnFailure stop
 
 Uses the current kubeconfig context and namespace like kubectl (`--kubeconfig`, `--context`,
 `-n/--namespace`, KUBECONFIG). Errors are one line on stderr, exit code 1 (2 for bad usage).
@@ -20,8 +23,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob import GROUP
 from recurringjob.cli.plugin_client import Client, PluginError
+from recurringjob.cli.plugin_describe import cmd_describe
 from recurringjob.cli.plugin_format import (
     age,
     human_duration,
@@ -33,6 +36,15 @@ from recurringjob.cli.plugin_format import (
     scheduled_time_of,
     table,
 )
+from recurringjob.cli.plugin_requests import (
+    OVERLAP_POLICIES,
+    check_request_id,
+    cmd_backfill,
+    cmd_resume,
+    cmd_suspend,
+    cmd_trigger,
+)
+from recurringjob.core.timeutil import parse_duration
 from recurringjob.errors import UserError
 
 PROG = "kubectl recurringjob"
@@ -124,17 +136,6 @@ def cmd_why(client: Client, args: argparse.Namespace, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def _set_suspend(value: bool) -> Callable[[Client, argparse.Namespace, datetime], str]:
-    def command(client: Client, args: argparse.Namespace, now: datetime) -> str:
-        before = client.get_rj(args.name)
-        verb = "suspended" if value else "resumed"
-        if bool((before.get("spec") or {}).get("suspend")) == value:
-            return f"recurringjob.{GROUP}/{args.name} already {verb} (no change)"
-        client.patch_rj(args.name, {"spec": {"suspend": value}})
-        return f"recurringjob.{GROUP}/{args.name} {verb}"
-    return command
-
-
 def cmd_history(client: Client, args: argparse.Namespace, now: datetime) -> str:
     rj = client.get_rj(args.name)
     entries = []
@@ -161,14 +162,43 @@ def cmd_history(client: Client, args: argparse.Namespace, now: datetime) -> str:
     return table(["JOB", "SCHEDULED (LOCAL)", "OUTCOME", "LAUNCH LAG", "DURATION"], rows) + "\n" + footer
 
 
-COMMANDS: dict[str, tuple[Callable[[Client, argparse.Namespace, datetime], str], str]] = {
+COMMANDS: dict[str, tuple[Callable[[Any, argparse.Namespace, datetime], str], str]] = {
     "list": (cmd_list, "list RecurringJobs with their next fire time (local time)"),
+    "describe": (cmd_describe, "a RecurringJob's settings, next 10 times, recent runs, pending requests"),
     "next": (cmd_next, "upcoming fire times of a RecurringJob"),
     "why": (cmd_why, "the planner's decision for a RecurringJob now: why did it (not) run?"),
-    "suspend": (_set_suspend(True), "suspend a RecurringJob (spec.suspend: true)"),
-    "resume": (_set_suspend(False), "resume a suspended RecurringJob (spec.suspend: false)"),
     "history": (cmd_history, "recent Jobs of a RecurringJob: scheduled time, outcome, lag, duration"),
+    "trigger": (cmd_trigger, "run a RecurringJob now: one Job per request id (works while suspended)"),
+    "backfill": (cmd_backfill, "run every occurrence in [--from, --to] once, showing progress"),
+    "suspend": (cmd_suspend, "suspend a RecurringJob (spec.suspend: true, optional --reason)"),
+    "resume": (cmd_resume, "resume a suspended RecurringJob (also after suspendOnFailure)"),
 }
+
+
+def _duration(value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be longer than 0s")
+    return seconds
+
+
+def _request_arguments(p: argparse.ArgumentParser, command: str) -> None:
+    if command == "backfill":
+        p.add_argument("--from", dest="start", required=True, metavar="T1",
+                       help="first nominal time (RFC 3339, e.g. 2026-11-01T00:00:00Z), inclusive")
+        p.add_argument("--to", dest="end", required=True, metavar="T2", help="last nominal time, inclusive")
+    p.add_argument("--id", type=check_request_id,
+                   help="request id (default: generated); sending an id again changes nothing")
+    p.add_argument("--overlap", choices=OVERLAP_POLICIES, metavar="POLICY",
+                   help=f"overlap policy for this request: {', '.join(OVERLAP_POLICIES)} "
+                        "(default: the RecurringJob's concurrencyPolicy)")
+    p.add_argument("--no-wait", action="store_true", help="record the request and return at once")
+    default = "1m" if command == "trigger" else "1h"
+    p.add_argument("--timeout", type=_duration, default=_duration(default), metavar="DURATION",
+                   help=f"how long to wait for the outcome (default {default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -198,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-o", "--output", choices=["text", "json"], default="text")
         if name == "history":
             p.add_argument("--limit", type=int, default=20, help="newest N Jobs (default: %(default)s)")
+        if name in ("trigger", "backfill"):
+            _request_arguments(p, name)
+        if name == "suspend":
+            p.add_argument("--reason", help="a note shown by kubectl get and describe (spec.suspendReason)")
     return parser
 
 

@@ -32,6 +32,10 @@ class NotFound(PluginError):
     pass
 
 
+class Conflict(PluginError):
+    """409: the object changed since it was read (or the name is taken): re-read and retry."""
+
+
 def _kubeconfig_files(explicit: str | None) -> list[str]:
     if explicit:
         return [explicit]
@@ -111,6 +115,8 @@ class Client:
             text = message or (raw or b"").decode(errors="replace").strip()[:200] or response.reason
             if response.status == 404:
                 raise NotFound(text)
+            if response.status == 409:
+                raise Conflict(text)
             if response.status in (401, 403):
                 raise PluginError(f"not allowed ({response.status} {response.reason}): {text}")
             raise PluginError(f"API error {response.status} {response.reason}: {text}")
@@ -163,5 +169,14 @@ class Client:
         try:
             return self.request("PATCH", self.rj_path(self.namespace, name), body=patch,
                                 content_type="application/merge-patch+json")
+        except NotFound:
+            raise NotFound(f'recurringjob "{name}" not found in namespace "{self.namespace}"') from None
+
+    def replace_rj(self, rj: Mapping[str, Any]) -> dict[str, Any]:
+        """PUT the whole object: the API server answers 409 (Conflict) when metadata.resourceVersion
+        is not the stored one, so a read-modify-write loses nothing written meanwhile."""
+        name = str((rj.get("metadata") or {}).get("name", ""))
+        try:
+            return self.request("PUT", self.rj_path(self.namespace, name), body=dict(rj))
         except NotFound:
             raise NotFound(f'recurringjob "{name}" not found in namespace "{self.namespace}"') from None

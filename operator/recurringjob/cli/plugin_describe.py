@@ -1,0 +1,174 @@
+"""`kubectl recurringjob describe NAME`: one page about a RecurringJob, like `temporal schedule describe`
+— what it is set to do (spec summary), what it will do (the next 10 times the operator computed), what
+it did (the 10 recent runs), and what waits (buffered occurrences, pending run-now/backfill requests).
+
+Rendering is a pure function of the object and `now` (render_describe), so it is tested from fixtures.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from recurringjob.cli.plugin_format import human_duration, local_time, parse_time, table
+from recurringjob.cli.plugin_requests import BACKFILLS, FINAL_STATES, REQUESTS, TRIGGERS, RjApi
+
+LABEL_WIDTH = 20
+
+
+def _field(label: str, value: str) -> str:
+    return f"{label + ':':<{LABEL_WIDTH}}{value}"
+
+
+def _indent(text: str, by: int = 2) -> list[str]:
+    return [" " * by + line for line in text.splitlines()]
+
+
+def _schedule_lines(spec: Mapping[str, Any]) -> list[str]:
+    def one(item: Any) -> str:
+        if isinstance(item, Mapping):
+            return f"{item.get('schedule')} ({item.get('timeZone') or spec.get('timeZone') or 'UTC'})"
+        return f"{item} ({spec.get('timeZone') or 'UTC'})"
+
+    schedules = spec.get("schedules") or ([{"schedule": spec["schedule"]}] if spec.get("schedule") else [])
+    first = one(schedules[0]) if schedules else "<none>"
+    lines = [_field("Schedules" if len(schedules) > 1 else "Schedule", first)]
+    lines += [" " * LABEL_WIDTH + one(s) for s in schedules[1:]]
+    excluded = spec.get("excludeSchedules") or []
+    if excluded:
+        lines.append(_field("Excluding", one(excluded[0])))
+        lines += [" " * LABEL_WIDTH + one(s) for s in excluded[1:]]
+    return lines
+
+
+def _policy_lines(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+    overlap = str(spec.get("concurrencyPolicy") or "Allow")
+    if overlap == "BufferAll":
+        overlap += f" (maxBuffered {spec.get('maxBuffered', 100)})"
+    lines = [_field("Overlap", overlap)]
+    catch_up = f"{spec.get('catchUp') or 'Latest'} (maxCatchUp {spec.get('maxCatchUp', 100)})"
+    if spec.get("startingDeadlineSeconds") is not None:
+        catch_up += f", startingDeadlineSeconds {spec['startingDeadlineSeconds']}"
+    lines.append(_field("Catch-up", catch_up))
+    start, end = spec.get("startTime"), spec.get("endTime")
+    if start or end:
+        lines.append(_field("Window", f"{start or 'any time'} .. {end or 'no end'}"))
+    jitter = spec.get("jitterSeconds")
+    if jitter:
+        lines.append(_field("Jitter", f"up to {human_duration(float(jitter))}, never past the next one"))
+    if spec.get("maxRuns") is not None:
+        remaining = status.get("remainingRuns")
+        lines.append(_field("Runs", f"maxRuns {spec['maxRuns']}, remaining "
+                                    f"{remaining if remaining is not None else '<not counted yet>'}"))
+    suspended = "yes" if spec.get("suspend") else "no"
+    if spec.get("suspend") and spec.get("suspendReason"):
+        suspended += f" ({spec['suspendReason']})"
+    lines.append(_field("Suspended", suspended))
+    if spec.get("suspendOnFailure"):
+        lines.append(_field("Suspend on failure", "yes (a failed Job suspends it until resumed)"))
+    return lines
+
+
+def _time_entry(entry: Any) -> tuple[datetime | None, datetime | None]:
+    """(nominal, fire) from a nextScheduleTimes/bufferedOccurrences entry: a time string, or an object
+    carrying the nominal time and, with jitter, the time it fires."""
+    if isinstance(entry, Mapping):
+        nominal = parse_time(entry.get("scheduledTime") or entry.get("nominalTime"))
+        return nominal, parse_time(entry.get("fireTime")) or nominal
+    t = parse_time(entry)
+    return t, t
+
+
+def _times_section(title: str, entries: Sequence[Any], now: datetime, empty: str) -> list[str]:
+    lines = [f"{title}:"]
+    if not entries:
+        return [*lines, f"  {empty}"]
+    for entry in entries:
+        nominal, fire = _time_entry(entry)
+        line = f"  {local_time(nominal, now)}"
+        if fire is not None and nominal is not None and fire != nominal:
+            jitter = human_duration((fire - nominal).total_seconds())
+            line += f"   fires {local_time(fire, now)} (jitter {jitter})"
+        lines.append(line)
+    return lines
+
+
+def _recent_runs(runs: Sequence[Any], now: datetime) -> list[str]:
+    lines = ["Recent runs (newest first):"]
+    rows = []
+    for run in sorted((r for r in runs if isinstance(r, Mapping)),
+                      key=lambda r: str(r.get("scheduledTime") or ""), reverse=True):
+        lag = run.get("lagSeconds")
+        rows.append([local_time(parse_time(run.get("scheduledTime")), now), str(run.get("jobName") or "-"),
+                     str(run.get("kind") or "schedule"), str(run.get("outcome") or "-"),
+                     f"{lag:.1f}s" if isinstance(lag, (int, float)) else "-"])
+    if not rows:
+        return [*lines, "  none yet"]
+    return [*lines, *_indent(table(["NOMINAL (LOCAL)", "JOB", "KIND", "OUTCOME", "LAG"], rows))]
+
+
+def _requests(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[str]:
+    """Requests not final yet: those in the spec the operator has not answered, and those in progress."""
+    known = {str(e.get("id")): e for e in status.get(REQUESTS) or [] if isinstance(e, Mapping)}
+    rows = []
+    for field, kind in ((TRIGGERS, "trigger"), (BACKFILLS, "backfill")):
+        for request in spec.get(field) or []:
+            if not isinstance(request, Mapping):
+                continue
+            seen = known.get(str(request.get("id")), {})
+            if seen.get("state") in FINAL_STATES:
+                continue
+            rows.append(_request_row(kind, request, seen))
+    for request_id, seen in known.items():  # in progress but trimmed from the spec by another client
+        if seen.get("state") not in FINAL_STATES and not any(r[0] == request_id for r in rows):
+            rows.append(_request_row(str(seen.get("kind") or "?"), {"id": request_id}, seen))
+    lines = ["Pending requests:"]
+    if not rows:
+        return [*lines, "  none"]
+    return [*lines, *_indent(table(["ID", "KIND", "STATE", "PROGRESS", "DETAIL"], rows))]
+
+
+def _request_row(kind: str, request: Mapping[str, Any], seen: Mapping[str, Any]) -> list[str]:
+    total, launched = seen.get("total"), seen.get("launched")
+    progress = f"{launched or 0}/{total}" if isinstance(total, int) else "-"
+    detail = []
+    if kind == "backfill" and request.get("from"):
+        detail.append(f"{request.get('from')} .. {request.get('to')}")
+    if request.get("overlapPolicy"):
+        detail.append(f"overlap {request['overlapPolicy']}")
+    if seen.get("jobName"):
+        detail.append(f"job {seen['jobName']}")
+    if seen.get("message"):
+        detail.append(str(seen["message"]))
+    return [str(request.get("id")), kind, str(seen.get("state") or "not seen yet"), progress,
+            "; ".join(detail) or "-"]
+
+
+def render_describe(rj: Mapping[str, Any], now: datetime) -> str:
+    meta, spec, status = rj.get("metadata") or {}, rj.get("spec") or {}, rj.get("status") or {}
+    lines = [_field("Name", str(meta.get("name"))),
+             _field("Namespace", str(meta.get("namespace") or "default"))]
+    lines += _schedule_lines(spec)
+    lines += _policy_lines(spec, status)
+    lines.append(_field("Active jobs", ", ".join(str(a.get("name")) for a in status.get("active") or []
+                                                  if isinstance(a, Mapping)) or "none"))
+    lines.append(_field("Last schedule", local_time(parse_time(status.get("lastScheduleTime")), now)))
+    lines.append(_field("Counters", f"missed {status.get('missedOccurrences', 0)}, "
+                                    f"skipped {status.get('skippedOccurrences', 0)}"))
+    lines.append("Conditions:")
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
+    lines += [f"  {c.get('type')}={c.get('status')} {c.get('reason') or ''}"
+              f"{': ' + str(c['message']) if c.get('message') else ''}".rstrip()
+              for c in conditions] or ["  none"]
+    no_next = "none: " + ("suspended" if spec.get("suspend") else "not computed yet, or none left")
+    lines += _times_section("Next times (local)", status.get("nextScheduleTimes") or [], now, no_next)
+    lines += _recent_runs(status.get("recentRuns") or [], now)
+    lines += _times_section("Buffered occurrences", status.get("bufferedOccurrences") or [], now, "none")
+    lines += _requests(spec, status)
+    return "\n".join(lines)
+
+
+def cmd_describe(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
+    return render_describe(api.get_rj(args.name), now)
