@@ -1,0 +1,179 @@
+"""`kubectl recurringjob describe`: the page rendered from status fixtures, section by section."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from recurringjob.cli.plugin_describe import render_describe
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def utc_local_time() -> Iterator[None]:
+    """local_time() prints the machine's zone: pin it so the expected lines are exact."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def rj(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"metadata": {"name": "backup", "namespace": "ops"},
+            "spec": {"jobTemplate": {"spec": {}}, **spec}, "status": status or {}}
+
+
+def section(page: str, title: str) -> list[str]:
+    """The lines of one titled section (title line included), up to the next unindented line."""
+    lines = page.splitlines()
+    start = lines.index(title)
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+    return lines[start:end]
+
+
+FULL_SPEC = {
+    "schedules": [{"schedule": "0 2 * * *", "timeZone": "Europe/Berlin"}, {"schedule": "30 12 * * 1-5"}],
+    "excludeSchedules": [{"schedule": "* * 25 12 *", "timeZone": "Europe/Berlin"}],
+    "startTime": "2026-01-01T00:00:00Z", "endTime": "2027-01-01T00:00:00Z",
+    "concurrencyPolicy": "BufferAll", "maxBuffered": 5, "catchUp": "All", "maxCatchUp": 10,
+    "startingDeadlineSeconds": 300, "jitterSeconds": 600, "maxRuns": 30,
+    "suspend": True, "suspendReason": "db migration", "suspendOnFailure": True,
+}
+
+
+@pytest.mark.parametrize(("spec", "status", "expected"), [
+    ({"schedule": "*/5 * * * *"}, {}, [
+        "Name:               backup",
+        "Namespace:          ops",
+        "Schedule:           */5 * * * * (UTC)",
+        "Overlap:            Allow",
+        "Catch-up:           Latest (maxCatchUp 100)",
+        "Suspended:          no",
+        "Active jobs:        none",
+        "Last schedule:      <none>",
+        "Counters:           missed 0, skipped 0",
+    ]),
+    (FULL_SPEC, {"remainingRuns": 7, "active": [{"name": "backup-1"}, {"name": "backup-2"}],
+                 "missedOccurrences": 2, "skippedOccurrences": 1}, [
+        "Name:               backup",
+        "Namespace:          ops",
+        "Schedules:          0 2 * * * (Europe/Berlin)",
+        "                    30 12 * * 1-5 (UTC)",
+        "Excluding:          * * 25 12 * (Europe/Berlin)",
+        "Overlap:            BufferAll (maxBuffered 5)",
+        "Catch-up:           All (maxCatchUp 10), startingDeadlineSeconds 300",
+        "Window:             2026-01-01T00:00:00Z .. 2027-01-01T00:00:00Z",
+        "Jitter:             up to 10m, never past the next one",
+        "Runs:               maxRuns 30, remaining 7",
+        "Suspended:          yes (db migration)",
+        "Suspend on failure: yes (a failed Job suspends it until resumed)",
+        "Active jobs:        backup-1, backup-2",
+        "Last schedule:      <none>",
+        "Counters:           missed 2, skipped 1",
+    ]),
+    ({"schedule": "0 * * * *", "maxRuns": 3, "startTime": "2026-12-02T00:00:00Z"}, {}, [
+        "Name:               backup",
+        "Namespace:          ops",
+        "Schedule:           0 * * * * (UTC)",
+        "Overlap:            Allow",
+        "Catch-up:           Latest (maxCatchUp 100)",
+        "Window:             2026-12-02T00:00:00Z .. no end",
+        "Runs:               maxRuns 3, remaining <not counted yet>",
+        "Suspended:          no",
+        "Active jobs:        none",
+        "Last schedule:      <none>",
+        "Counters:           missed 0, skipped 0",
+    ]),
+], ids=["minimal", "every-feature", "window-and-maxruns"])
+def test_spec_summary(spec: dict[str, Any], status: dict[str, Any], expected: list[str]) -> None:
+    page = render_describe(rj(spec, status), NOW)
+    assert page.splitlines()[: page.splitlines().index("Conditions:")] == expected
+
+
+def test_conditions_including_the_new_reasons() -> None:
+    status = {"conditions": [
+        {"type": "Ready", "status": "False", "reason": "MaxRunsReached", "message": "maxRuns 3 reached"},
+        {"type": "Suspended", "status": "True", "reason": "SuspendedOnFailure", "message": "backup-1 failed"},
+    ]}
+    assert section(render_describe(rj({"schedule": "0 * * * *"}, status), NOW), "Conditions:") == [
+        "Conditions:",
+        "  Ready=False MaxRunsReached: maxRuns 3 reached",
+        "  Suspended=True SuspendedOnFailure: backup-1 failed",
+    ]
+
+
+@pytest.mark.parametrize(("spec", "status", "expected"), [
+    ({"schedule": "0 * * * *"}, {}, ["Next times (local):", "  none: not computed yet, or none left"]),
+    ({"schedule": "0 * * * *", "suspend": True}, {}, ["Next times (local):", "  none: suspended"]),
+    ({"schedule": "0 * * * *"}, {"nextScheduleTimes": ["2026-12-01T13:00:00Z", "2026-12-01T14:00:00Z"]}, [
+        "Next times (local):",
+        "  2026-12-01 13:00:00 UTC (in 1h)",
+        "  2026-12-01 14:00:00 UTC (in 2h)",
+    ]),
+    ({"schedule": "0 * * * *", "jitterSeconds": 600},
+     {"nextScheduleTimes": [{"scheduledTime": "2026-12-01T13:00:00Z", "fireTime": "2026-12-01T13:04:10Z"},
+                            {"scheduledTime": "2026-12-01T14:00:00Z", "fireTime": "2026-12-01T14:00:00Z"}]}, [
+        "Next times (local):",
+        "  2026-12-01 13:00:00 UTC (in 1h)   fires 2026-12-01 13:04:10 UTC (in 1h4m) (jitter 4m10s)",
+        "  2026-12-01 14:00:00 UTC (in 2h)",
+    ]),
+], ids=["none-yet", "suspended", "plain", "jittered"])
+def test_next_times(spec: dict[str, Any], status: dict[str, Any], expected: list[str]) -> None:
+    assert section(render_describe(rj(spec, status), NOW), "Next times (local):") == expected
+
+
+def test_recent_runs_newest_first_with_kind_outcome_and_lag() -> None:
+    status = {"recentRuns": [
+        {"scheduledTime": "2026-12-01T10:00:00Z", "jobName": "backup-1764583200", "kind": "schedule",
+         "outcome": "Succeeded", "lagSeconds": 0.42},
+        {"scheduledTime": "2026-12-01T11:30:00Z", "jobName": "backup-t-5f2c", "kind": "trigger",
+         "outcome": "Running", "lagSeconds": 0.1},
+        {"scheduledTime": "2026-11-30T10:00:00Z", "kind": "backfill", "outcome": "Skipped"},
+    ]}
+    assert section(render_describe(rj({"schedule": "0 10 * * *"}, status), NOW),
+                   "Recent runs (newest first):") == [
+        "Recent runs (newest first):",
+        "  NOMINAL (LOCAL)                      JOB                 KIND       OUTCOME     LAG",
+        "  2026-12-01 11:30:00 UTC (30m ago)    backup-t-5f2c       trigger    Running     0.1s",
+        "  2026-12-01 10:00:00 UTC (2h ago)     backup-1764583200   schedule   Succeeded   0.4s",
+        "  2026-11-30 10:00:00 UTC (1d2h ago)   -                   backfill   Skipped     -",
+    ]
+    assert section(render_describe(rj({"schedule": "0 10 * * *"}), NOW), "Recent runs (newest first):") == [
+        "Recent runs (newest first):", "  none yet"]
+
+
+def test_buffered_occurrences() -> None:
+    status = {"bufferedOccurrences": ["2026-12-01T11:00:00Z"]}
+    page = render_describe(rj({"schedule": "0 * * * *", "concurrencyPolicy": "BufferOne"}, status), NOW)
+    assert section(page, "Buffered occurrences:") == ["Buffered occurrences:",
+                                                      "  2026-12-01 11:00:00 UTC (1h ago)"]
+
+
+def test_pending_requests_hide_final_ones_and_show_progress() -> None:
+    spec = {"schedule": "0 * * * *",
+            "triggers": [{"id": "t-done"}, {"id": "t-new", "overlapPolicy": "Allow"}],
+            "backfills": [{"id": "b1", "from": "2026-11-01T00:00:00Z", "to": "2026-11-02T00:00:00Z"}]}
+    status = {"requests": [
+        {"id": "t-done", "kind": "trigger", "state": "Done", "jobName": "backup-t-1"},
+        {"id": "b1", "kind": "backfill", "state": "Running", "launched": 4, "total": 25},
+        {"id": "b0", "kind": "backfill", "state": "Running", "launched": 1, "total": 2},  # trimmed from spec
+    ]}
+    assert section(render_describe(rj(spec, status), NOW), "Pending requests:") == [
+        "Pending requests:",
+        "  ID      KIND       STATE          PROGRESS   DETAIL",
+        "  t-new   trigger    not seen yet   -          overlap Allow",
+        "  b1      backfill   Running        4/25       2026-11-01T00:00:00Z .. 2026-11-02T00:00:00Z",
+        "  b0      backfill   Running        1/2        -",
+    ]
+    assert section(render_describe(rj({"schedule": "0 * * * *"}), NOW), "Pending requests:") == [
+        "Pending requests:", "  none"]
