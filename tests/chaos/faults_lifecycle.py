@@ -2,7 +2,8 @@
 a Replace cut short, skewed clocks. Each is done for real, like those in faults_plan.py:
 
 - `job-ttl`: RecurringJobs whose Jobs are deleted as soon as they finish (ttlSecondsAfterFinished
-  0, see variants.py); every replica restarted (SIGTERM rollout), then the new leader SIGKILLed.
+  0, see variants.py); every replica restarted (SIGTERM rollout), then all of them frozen while
+  the leader's Jobs finish and vanish, and SIGKILLed before any could book them or see them go.
 - `job-delete`: a user deletes running and finished Jobs (background propagation, as `kubectl
   delete job` does).
 - `label-strip`: a user removes the `recurringjob.dev/name` label from running Jobs.
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 SKEW_AHEAD = 180.0  # seconds: a replica whose clock runs ahead would launch early
 SKEW_BEHIND = -120.0  # seconds: one that runs behind would launch late (or not at all)
 LATE_WRITE_HOLD = (10.0, 14.0)  # seconds the leader's creates stay on the server: < --max-request-seconds
+# job-ttl: how long the replicas are frozen before their SIGKILL; longer than the Jobs' 1 s run, so
+# the ones just created finish and are TTL-deleted while no replica can book them.
+TTL_FREEZE = 2.0
 ROLLOUT_PAUSE = 1.5  # seconds between two replica restarts of a rollout: the new one gets going
 DELETE_OPTIONS = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
 
@@ -157,15 +161,26 @@ class LifecycleFaults:
         leader = self.x.find_leader()
         if leader is None:
             return Fault("job-ttl", started, rolled, "all replicas", "rollout; no leader to SIGKILL"), None
+        # The crash that matters: Jobs finished (and TTL-deleted at once) before any replica booked
+        # them, and no replica's cache saw them go. So every replica is frozen while the leader's
+        # latest Jobs run, they finish and vanish, then every replica is SIGKILLed (a node loss).
         self.x.wait_for_work()
-        leader.process.kill()
-        self.x.log(f"fault job-ttl: SIGKILL {leader.identity} after the rollout")
+        time.sleep(0.3)
+        replicas = list(self.cluster.replicas.values())
+        for replica in replicas:
+            replica.process.pause()
+        time.sleep(TTL_FREEZE)
+        for replica in replicas:
+            replica.process.kill()
+        self.x.log(f"fault job-ttl: every replica frozen while {leader.identity}'s Jobs ran, SIGKILLed "
+                   f"{TTL_FREEZE}s on")
 
         def end() -> Fault:
-            replacement = self.cluster.start_replica(leader.slot)
+            successors = [self.cluster.start_replica(replica.slot).identity for replica in replicas]
             return Fault("job-ttl", started, time.time(), leader.identity,
-                         f"ttlSecondsAfterFinished 0; SIGTERM rollout of every replica, then SIGKILL "
-                         f"{leader.identity}, restarted as {replacement.identity}")
+                         "ttlSecondsAfterFinished 0; SIGTERM rollout of every replica, then all frozen while "
+                         f"the Jobs of {leader.identity} finished and SIGKILLed; restarted as "
+                         + ", ".join(successors))
 
         return None, end
 
