@@ -34,11 +34,12 @@ from recurringjob.evidence.verdict_audit import (
 )
 
 Occurrence = tuple[str, str, datetime]  # (namespace, RecurringJob, scheduled time)
-# Faults during which no replica may be able to act: the leader is gone, frozen, cut off or
-# restarting, or the API server is down or refusing writes.
+# Faults during which no replica may be able to act: the leader is gone, frozen, cut off or being
+# restarted (a rollout), or the API server is down or refusing writes. Not clock-skew itself: a
+# replica with a wrong clock can act, and must act on time.
 DARK_FAULTS = frozenset({
     "kill-leader", "pause-leader", "partition-leader", "devcluster-restart", "api-errors", "late-write",
-    "job-ttl", "replace-crash", "clock-skew", "replica-exited",
+    "job-ttl", "replace-crash", "rollout", "replica-exited",
 })  # fmt: skip
 # The first second of an occurrence's starting window is not counted as a chance to act: a fault
 # that strikes just after T leaves the operator no time to launch.
