@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,6 @@ from recurringjob.cli.plugin_format import (
     local_time,
     next_fire,
     parse_time,
-    schedule_of,
     scheduled_time_of,
     table,
 )
@@ -52,6 +51,16 @@ PROG = "kubectl recurringjob"
 
 # -- commands ---------------------------------------------------------------------------------
 
+def schedule_columns(spec: Mapping[str, Any]) -> list[str]:
+    """SCHEDULE and TIMEZONE: the first of several schedules, with how many more."""
+    schedules = [s for s in spec.get("schedules") or [] if isinstance(s, Mapping)]
+    if not schedules:
+        return [str(spec.get("schedule", "")), str(spec.get("timeZone") or "UTC")]
+    more = f" (+{len(schedules) - 1})" if len(schedules) > 1 else ""
+    zone = schedules[0].get("timeZone") or spec.get("timeZone") or "UTC"
+    return [f"{schedules[0].get('schedule')}{more}", str(zone)]
+
+
 def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
     rows = []
     for rj in sorted(client.list_rjs(args.all_namespaces),
@@ -64,7 +73,7 @@ def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
             nxt = f"<{ready.get('reason') or 'not ready'}>"
         else:
             nxt = local_time(next_fire(rj, now), now)
-        row = [meta["name"], str(spec.get("schedule", "")), str(spec.get("timeZone") or "UTC"),
+        row = [meta["name"], *schedule_columns(spec),
                str(bool(spec.get("suspend"))), str(len(status.get("active") or [])),
                age(parse_time(status.get("lastScheduleTime")), now), nxt,
                str(ready.get("status")) if ready else "<none>",
@@ -79,27 +88,38 @@ def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
 
 
 def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
+    from recurringjob.cli.occurrences import stream_of
     from recurringjob.core.cron import ScheduleError
 
     rj = client.get_rj(args.name)
     spec, status = rj.get("spec") or {}, rj.get("status") or {}
     try:
-        schedule = schedule_of(rj)
+        stream = stream_of(rj)
+        times = stream.occurrences(now, datetime.max.replace(tzinfo=UTC), args.count)
     except ScheduleError as exc:
         raise PluginError(f"{args.name}: {exc}") from None
-    zone = spec.get("timeZone") or "UTC"
-    lines = [f"{args.name}: schedule {spec.get('schedule')!r} in {zone}"
+    def described(schedules: Sequence[Any]) -> str:
+        return ", ".join(f"{s.expression!r} in {s.time_zone}" for s in schedules)
+
+    lines = [f"{args.name}: schedule{'s' if len(stream.schedules) > 1 else ''} {described(stream.schedules)}"
              + (" (suspended: nothing will run until resumed)" if spec.get("suspend") else "")]
+    if stream.exclusions:
+        lines.append(f"excluding: {described(stream.exclusions)}")
+    if stream.start or stream.end:
+        lines.append(f"window: {spec.get('startTime') or 'any time'} .. {spec.get('endTime') or 'no end'}")
+    if spec.get("jitterSeconds"):
+        lines.append(f"nominal times: each fires up to {human_duration(float(spec['jitterSeconds']))} later "
+                     "(jitter; describe shows the fire times the operator computed)")
     cursor = parse_time(status.get("nextScheduleTime"))
     if cursor is not None and cursor <= now:
         lines.append(f"pending: {local_time(cursor, now)} is due and not decided yet")
-    t = now
-    for _ in range(args.count):
-        try:
-            t = schedule.next_after(t)
-        except ScheduleError:
-            break
-        lines.append(f"  {local_time(t, now)}   [{t.astimezone(schedule.zone):%Y-%m-%d %H:%M:%S %Z} {zone}]")
+    first = stream.schedules[0]  # its zone is the second column
+    for t in times:
+        there = t.astimezone(first.zone)
+        lines.append(f"  {local_time(t, now)}   [{there:%Y-%m-%d %H:%M:%S %Z} {first.time_zone}]")
+    if not times:
+        ended = stream.end is not None and stream.end <= now
+        lines.append("  none: " + ("past endTime" if ended else "no occurrence left"))
     return "\n".join(lines)
 
 

@@ -51,26 +51,18 @@ def table(header: Row, rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def schedule_of(rj: Mapping[str, Any]) -> Any:
-    """The RecurringJob's cron.Schedule (raises cron.ScheduleError on a bad spec)."""
-    from recurringjob.core.cron import Schedule
-
-    spec = rj.get("spec") or {}
-    status = rj.get("status") or {}
-    created = (rj.get("metadata") or {}).get("creationTimestamp")
-    anchor = parse_time(status.get("scheduleFrom")) or parse_time(created)
-    return Schedule.parse(str(spec.get("schedule") or ""), spec.get("timeZone") or None, anchor=anchor)
-
-
 def next_fire(rj: Mapping[str, Any], now: datetime) -> datetime | None:
-    """The cursor if the operator wrote one, else the schedule's next occurrence after now."""
+    """The cursor if the operator wrote one, else the stream's next occurrence after now."""
     cursor = parse_time((rj.get("status") or {}).get("nextScheduleTime"))
     if cursor is not None:
         return cursor
+    from recurringjob.cli.occurrences import stream_of  # the stream needs cron; formatting alone does not
+
     try:
-        return schedule_of(rj).next_after(now)
+        upcoming = stream_of(rj).occurrences(now, datetime.max.replace(tzinfo=UTC), 1)
     except ValueError:
         return None
+    return upcoming[0] if upcoming else None
 
 
 def job_outcome(job: Mapping[str, Any]) -> tuple[str, datetime | None]:

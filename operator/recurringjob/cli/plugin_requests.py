@@ -246,7 +246,7 @@ def describe_backfill_outcome(name: str, entry: Mapping[str, Any]) -> tuple[bool
 
 
 def cmd_backfill(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
-    from recurringjob.cli.plugin_occurrences import check_backfill_size
+    from recurringjob.cli.occurrences import check_backfill_size
 
     start, end = parse_range(args)
     rj = api.get_rj(args.name)
