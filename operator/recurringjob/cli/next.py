@@ -1,18 +1,26 @@
-"""`recurringjob next`: the upcoming fire times of a schedule, one per line.
+"""`recurringjob next`: the upcoming occurrences of a RecurringJob (-f) or of schedules given as flags,
+one per line.
 
-Each line is the RFC3339 UTC time, then (for a zone other than UTC) the same instant in the zone.
+Each line is the RFC3339 UTC time, then (for a zone other than UTC) the same instant in the zone of
+the schedule it comes from. Several schedules merge into one stream (a time they share comes once),
+exclusion schedules remove their times, and startTime/endTime bound the stream, as in the operator.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
+from recurringjob.cli.occurrences import Stream, stream_of
 from recurringjob.cli.plan import find_recurring_job, load_objects, parse_now
 from recurringjob.core.cron import Schedule, ScheduleError
 from recurringjob.core.planner_status import parse_time
-from recurringjob.core.timeutil import format_rfc3339
+from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 from recurringjob.errors import UserError
+
+FLAG_ONLY = ("time_zone", "exclude", "start_time", "end_time")  # they describe --schedule, not a file
 
 
 def _count(value: str) -> int:
@@ -28,41 +36,63 @@ def _count(value: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("-f", "--filename", metavar="FILE", help="a file with a RecurringJob; - reads stdin")
-    source.add_argument("--schedule", metavar="S", help="a schedule, e.g. '0 2 * * *' or '@every 90s'")
+    source.add_argument("--schedule", metavar="S", action="append",
+                        help="a schedule, e.g. '0 2 * * *' or '@every 90s'; repeat for several")
     parser.add_argument("--time-zone", metavar="ZONE", help="IANA time zone for --schedule (default UTC)")
+    parser.add_argument("--exclude", metavar="S", action="append",
+                        help="with --schedule: no occurrence at a time this schedule also has; repeatable")
+    parser.add_argument("--start-time", metavar="RFC3339", help="with --schedule: none before this")
+    parser.add_argument("--end-time", metavar="RFC3339", help="with --schedule: none after this")
     parser.add_argument("--name", help="which RecurringJob, if FILE holds several")
     parser.add_argument("-n", "--count", type=_count, default=5, help="how many times to print (default 5)")
     parser.add_argument("--now", metavar="RFC3339", help="list times after this (default: now)")
 
 
-def _schedule_from_args(args: argparse.Namespace, now: datetime) -> Schedule:
-    """The schedule and its @every anchor: the RecurringJob's scheduleFrom, else creation, else now."""
-    anchor: datetime | None = now
-    if args.schedule is not None:
-        schedule, zone = args.schedule, args.time_zone
-    else:
-        if args.time_zone is not None:
-            raise UserError("--time-zone goes with --schedule; with -f the spec.timeZone of the file is used")
-        rj = find_recurring_job(load_objects(args.filename), args.filename, args.name)
-        spec = rj.get("spec") or {}
-        schedule, zone = spec.get("schedule"), spec.get("timeZone")
-        if not isinstance(schedule, str) or (zone is not None and not isinstance(zone, str)):
-            raise UserError(f"{args.filename}: spec.schedule (and spec.timeZone) must be strings")
-        status, metadata = rj.get("status") or {}, rj.get("metadata") or {}
-        anchor = parse_time(status.get("scheduleFrom")) or parse_time(metadata.get("creationTimestamp"))
+def _time_flag(flag: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
     try:
-        return Schedule.parse(schedule, zone, anchor=anchor or now)
-    except ScheduleError as exc:
-        raise UserError(f"{exc.reason}: {exc.message}") from None
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def _stream_from_flags(args: argparse.Namespace, now: datetime) -> Stream:
+    """@every schedules count from now (a file's count from its scheduleFrom or creation)."""
+    zone = args.time_zone
+    return Stream(schedules=[Schedule.parse(s, zone, anchor=now) for s in args.schedule],
+                  exclusions=[Schedule.parse(s, zone, anchor=now) for s in args.exclude or []],
+                  start=_time_flag("--start-time", args.start_time),
+                  end=_time_flag("--end-time", args.end_time))
+
+
+def _stream_from_file(args: argparse.Namespace) -> tuple[Stream, Mapping[str, Any]]:
+    given = [f"--{name.replace('_', '-')}" for name in FLAG_ONLY if getattr(args, name)]
+    if given:
+        raise UserError(f"{', '.join(given)} go(es) with --schedule; with -f the file's spec is used")
+    rj = find_recurring_job(load_objects(args.filename), args.filename, args.name)
+    spec = rj.get("spec") or {}
+    for key in ("schedule", "timeZone", "startTime", "endTime"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise UserError(f"{args.filename}: spec.{key} must be a string")
+    for key in ("startTime", "endTime"):
+        if spec.get(key) is not None and parse_time(spec[key]) is None:
+            raise UserError(f"{args.filename}: spec.{key} {spec[key]!r} is not an RFC3339 time")
+    return stream_of(rj), spec
 
 
 def main(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
-    schedule = _schedule_from_args(args, now)
-    for t in schedule.occurrences(now, datetime.max.replace(tzinfo=now.tzinfo), args.count):
+    try:
+        stream, _ = (_stream_from_flags(args, now), None) if args.schedule else _stream_from_file(args)
+        times = stream.occurrences(now, datetime.max.replace(tzinfo=now.tzinfo), args.count)
+    except ScheduleError as exc:
+        raise UserError(f"{exc.reason}: {exc.message}") from None
+    for t in times:
         line = format_rfc3339(t)
-        if schedule.time_zone != "UTC":
-            local = t.astimezone(schedule.zone)
+        source = next((s for s in stream.schedules if s.latest_at_or_before(t) == t), stream.schedules[0])
+        if source.time_zone != "UTC":
+            local = t.astimezone(source.zone)
             line += f"  {local.isoformat()} {local.tzname()}"
         print(line)
     return 0

@@ -1,0 +1,74 @@
+"""`recurringjob next` with several schedules, exclusions and a window: from flags and from a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from recurringjob.cli import main
+
+NOW = "2026-12-21T00:00:00Z"
+RJ = """\
+apiVersion: recurringjob.dev/v1alpha1
+kind: RecurringJob
+metadata: {name: report, namespace: default, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  schedules:
+  - {schedule: "0 9 * * 1-5", timeZone: Europe/Berlin}
+  - {schedule: "0 12 * * *", timeZone: America/New_York}
+  excludeSchedules:
+  - {schedule: "* * 24-26 12 *", timeZone: Europe/Berlin}
+  endTime: "2026-12-29T00:00:00Z"
+  jobTemplate: {spec: {template: {spec: {containers: [{name: c, image: x}], restartPolicy: Never}}}}
+"""
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str], str]:
+    code = main(["next", "--now", NOW, *argv])
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_schedules_from_flags_merge_with_exclusions_and_window(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--schedule", "0 6 * * *", "--schedule", "0 */12 * * *", "--exclude", "* * 22 12 *",
+                        "--start-time", "2026-12-21T10:00:00Z", "--end-time", "2026-12-23T12:00:00Z",
+                        "-n", "10"], capsys)
+    assert code == 0
+    assert out == ["2026-12-21T12:00:00Z", "2026-12-23T00:00:00Z", "2026-12-23T06:00:00Z",
+                   "2026-12-23T12:00:00Z"]
+
+
+def test_file_with_schedules_in_two_zones(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rj.yaml"
+    path.write_text(RJ)
+    code, out, _ = run(["-f", str(path), "-n", "20"], capsys)
+    assert code == 0
+    # weekdays 09:00 Berlin (08:00Z) and daily noon New York (17:00Z); 24-26 Dec (Berlin) excluded; ends 29th
+    assert out == [
+        "2026-12-21T08:00:00Z  2026-12-21T09:00:00+01:00 CET",
+        "2026-12-21T17:00:00Z  2026-12-21T12:00:00-05:00 EST",
+        "2026-12-22T08:00:00Z  2026-12-22T09:00:00+01:00 CET",
+        "2026-12-22T17:00:00Z  2026-12-22T12:00:00-05:00 EST",
+        "2026-12-23T08:00:00Z  2026-12-23T09:00:00+01:00 CET",
+        "2026-12-23T17:00:00Z  2026-12-23T12:00:00-05:00 EST",
+        "2026-12-27T17:00:00Z  2026-12-27T12:00:00-05:00 EST",
+        "2026-12-28T08:00:00Z  2026-12-28T09:00:00+01:00 CET",
+        "2026-12-28T17:00:00Z  2026-12-28T12:00:00-05:00 EST",
+    ]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--schedule", "0 * * * *", "--exclude", "0 0 31 2 *"], "never fires"),
+    (["--schedule", "0 * * * *", "--end-time", "tomorrow"], "--end-time: 'tomorrow' is not an RFC3339 time"),
+    (["-f", "x.yaml", "--exclude", "* * 1 1 *"], "--exclude go(es) with --schedule; with -f the file's spec"),
+])
+def test_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == [] and message in err and err.count("\n") == 1
+
+
+def test_bad_window_in_a_file_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rj.yaml"
+    path.write_text(RJ.replace('endTime: "2026-12-29T00:00:00Z"', 'endTime: "soon"'))
+    code, _, err = run(["-f", str(path)], capsys)
+    assert code == 2 and "spec.endTime 'soon' is not an RFC3339 time" in err
