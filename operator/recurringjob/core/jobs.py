@@ -17,7 +17,11 @@ from recurringjob import GROUP, KIND, VERSION
 from recurringjob.core.timeutil import format_rfc3339, from_epoch_seconds, to_epoch_seconds
 
 NAME_LABEL = f"{GROUP}/name"
-SCHEDULED_TIME_ANNOTATION = f"{GROUP}/scheduled-time"
+SCHEDULED_TIME_ANNOTATION = f"{GROUP}/scheduled-time"  # the nominal occurrence time
+FIRE_TIME_ANNOTATION = f"{GROUP}/fire-time"  # when it was due to launch: nominal + jitter
+TRIGGER_ID_ANNOTATION = f"{GROUP}/trigger-id"  # the trigger or backfill request that launched it
+TRIGGER_KIND_ANNOTATION = f"{GROUP}/trigger-kind"  # schedule | trigger | backfill
+TRIGGER_JOB_INFIX = "-t-"
 # Held on every Job we create until its outcome is booked and no create of its name can still be
 # in flight: while the Job object exists its name is taken, so a late or repeated create of the
 # same occurrence gets AlreadyExists, and "claimed but missing" can only mean "never created".
@@ -36,7 +40,17 @@ def job_name(rj_name: str, t: datetime) -> str:
     becomes a truncated, sanitised prefix plus an 8-character hash of the full name, so two
     different names never share Jobs.
     """
-    suffix = f"-{to_epoch_seconds(t)}"
+    return _with_suffix(rj_name, f"-{to_epoch_seconds(t)}")
+
+
+def trigger_job_name(rj_name: str, request_id: str) -> str:
+    """`<rj>-t-<id>` for a trigger request: a function of the id alone, so launching one request
+    twice collides on AlreadyExists. Ids longer than 20 characters are hashed to keep room."""
+    tail = request_id if len(request_id) <= 20 else hashlib.sha256(request_id.encode()).hexdigest()[:12]
+    return _with_suffix(rj_name, f"{TRIGGER_JOB_INFIX}{tail}")
+
+
+def _with_suffix(rj_name: str, suffix: str) -> str:
     if _DNS_LABEL.match(rj_name) and len(rj_name) + len(suffix) <= MAX_NAME_LENGTH:
         return rj_name + suffix
     digest = hashlib.sha256(rj_name.encode()).hexdigest()[:_HASH_LENGTH]
@@ -65,8 +79,12 @@ def scheduled_time_from_name(rj_name: str, name: str) -> datetime | None:
     return t if job_name(rj_name, t) == name else None
 
 
-def build_job(rj: Mapping[str, Any], t: datetime) -> dict[str, Any]:
-    """The batch/v1 Job for occurrence `t` of RecurringJob `rj` (the dict the API returns)."""
+def build_job(rj: Mapping[str, Any], t: datetime, *, fire_time: datetime | None = None,
+              kind: str = "schedule", request_id: str | None = None) -> dict[str, Any]:
+    """The batch/v1 Job for occurrence `t` of RecurringJob `rj` (the dict the API returns).
+
+    `kind` schedule and backfill name the Job after `t` (a backfilled time collides with the same
+    scheduled occurrence); a trigger's Job is named after its request id."""
     metadata = rj.get("metadata") or {}
     template = (rj.get("spec") or {}).get("jobTemplate") or {}
     template_metadata = template.get("metadata") or {}
@@ -75,8 +93,12 @@ def build_job(rj: Mapping[str, Any], t: datetime) -> dict[str, Any]:
     labels[NAME_LABEL] = name_label_value(name)  # ours wins; ownership itself is the ownerReference
     annotations = {str(k): str(v) for k, v in (template_metadata.get("annotations") or {}).items()}
     annotations[SCHEDULED_TIME_ANNOTATION] = format_rfc3339(t)
+    annotations[FIRE_TIME_ANNOTATION] = format_rfc3339(fire_time or t)
+    annotations[TRIGGER_KIND_ANNOTATION] = kind
+    if request_id is not None:
+        annotations[TRIGGER_ID_ANNOTATION] = request_id
     job_metadata: dict[str, Any] = {
-        "name": job_name(name, t),
+        "name": trigger_job_name(name, request_id) if kind == "trigger" and request_id else job_name(name, t),
         "labels": labels,
         "annotations": annotations,
         "finalizers": [OCCURRENCE_LOCK_FINALIZER],

@@ -15,105 +15,18 @@ from recurringjob.core.occurrence_lock import (
     is_deleting,
     lock_free_at,
 )
-from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
+from recurringjob.core.spec import (  # noqa: F401  (re-exported: the planner's spec reading lives in spec.py)
+    CATCH_UP_POLICIES,
+    CONCURRENCY_POLICIES,
+    MAX_CATCH_UP_LIMIT,
+    InvalidSpec,
+    Spec,
+    parse_time,
+    read_spec,
+)
+from recurringjob.core.timeutil import format_rfc3339
 
-CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
-CATCH_UP_POLICIES = ("Latest", "All", "None")
-MAX_CATCH_UP_LIMIT = 1000  # the CRD's maximum; bounds the backward walk of catchUp All
 REJECTED_REASON = "JobRejected"  # Ready=False: the API refused the Job built from this spec
-
-
-class InvalidSpec(ValueError):
-    """The spec cannot be acted on; the message names the field and what is allowed."""
-
-
-@dataclass(frozen=True)
-class Spec:
-    schedule: str
-    time_zone: str | None
-    concurrency_policy: str = "Allow"
-    starting_deadline_seconds: int | None = None
-    suspend: bool = False
-    successful_jobs_history_limit: int = 3
-    failed_jobs_history_limit: int = 1
-    catch_up: str = "Latest"
-    max_catch_up: int = 100
-
-    @property
-    def observed_schedule(self) -> str:
-        """What `status.observedSchedule` records: editing either part re-anchors the schedule."""
-        return f"{self.schedule}|{self.time_zone or ''}"
-
-
-def _int_field(spec: Mapping[str, Any], key: str, default: int | None, minimum: int) -> int | None:
-    value = spec.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidSpec(f"spec.{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def read_spec(rj: Mapping[str, Any]) -> Spec:
-    """The spec with CRD defaults applied; raises InvalidSpec for anything the CRD would reject."""
-    if not isinstance(rj, Mapping):
-        raise InvalidSpec("the RecurringJob is not an object")
-    metadata = rj.get("metadata")
-    if not isinstance(metadata, Mapping) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
-        raise InvalidSpec("metadata.name is missing")
-    spec = rj.get("spec")
-    if not isinstance(spec, Mapping):
-        raise InvalidSpec("spec is missing")
-    schedule = spec.get("schedule")
-    if not isinstance(schedule, str):
-        raise InvalidSpec("spec.schedule is required and must be a string such as '0 * * * *'")
-    time_zone = spec.get("timeZone")
-    if time_zone is not None and not isinstance(time_zone, str):
-        raise InvalidSpec("spec.timeZone must be a string such as 'Europe/Berlin'")
-    enums = {"concurrencyPolicy": CONCURRENCY_POLICIES, "catchUp": CATCH_UP_POLICIES}
-    chosen = {}
-    for key, allowed in enums.items():
-        chosen[key] = spec.get(key) or allowed[0]
-        if chosen[key] not in allowed:
-            raise InvalidSpec(f"spec.{key} must be one of {', '.join(allowed)}, got {chosen[key]!r}")
-    suspend = spec.get("suspend", False)
-    if suspend is None:
-        suspend = False
-    if not isinstance(suspend, bool):
-        raise InvalidSpec(f"spec.suspend must be true or false, got {suspend!r}")
-    template = spec.get("jobTemplate")
-    if not isinstance(template, Mapping) or not isinstance(template.get("spec"), Mapping):
-        raise InvalidSpec("spec.jobTemplate.spec is required (a batch/v1 JobSpec)")
-    template_metadata = template.get("metadata") or {}
-    if not isinstance(template_metadata, Mapping) or any(
-        not isinstance(template_metadata.get(k) or {}, Mapping) for k in ("labels", "annotations")
-    ):
-        raise InvalidSpec("spec.jobTemplate.metadata labels and annotations must be maps")
-    max_catch_up = _int_field(spec, "maxCatchUp", 100, 1)
-    assert max_catch_up is not None
-    if max_catch_up > MAX_CATCH_UP_LIMIT:
-        raise InvalidSpec(f"spec.maxCatchUp must be at most {MAX_CATCH_UP_LIMIT}, got {max_catch_up}")
-    return Spec(
-        schedule=schedule,
-        time_zone=time_zone or None,
-        concurrency_policy=chosen["concurrencyPolicy"],
-        starting_deadline_seconds=_int_field(spec, "startingDeadlineSeconds", None, 0),
-        suspend=suspend,
-        successful_jobs_history_limit=_int_field(spec, "successfulJobsHistoryLimit", 3, 0) or 0,
-        failed_jobs_history_limit=_int_field(spec, "failedJobsHistoryLimit", 1, 0) or 0,
-        catch_up=chosen["catchUp"],
-        max_catch_up=max_catch_up,
-    )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A status/metadata timestamp, or None when absent or unreadable (never raises)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_rfc3339(value)
-    except ValueError:
-        return None
 
 
 # -- owned Jobs --------------------------------------------------------------------------------
@@ -193,6 +106,7 @@ def job_ref(name: str, namespace: str | None) -> dict[str, Any]:
 class Bookkeeping:
     active: list[dict[str, Any]] = field(default_factory=list)  # claimed, not seen finished
     recreate: list[datetime] = field(default_factory=list)  # claimed occurrences whose Job is missing
+    recreate_names: list[str] = field(default_factory=list)  # their Job names (same order)
     dropped: list[datetime] = field(default_factory=list)  # claimed, Job missing, past the deadline
     running_unlisted: list[str] = field(default_factory=list)  # running owned Jobs not in active
     stopping: list[str] = field(default_factory=list)  # unfinished owned Jobs being deleted (pods may run)
@@ -215,6 +129,7 @@ def bookkeep(
     now: datetime,
     spec: Spec | None,
     max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS,
+    request_jobs: Mapping[str, datetime] | None = None,
 ) -> Bookkeeping:
     """Reconcile `status.active` with the owned Jobs, completion times, recovery and pruning.
 
@@ -223,7 +138,8 @@ def bookkeep(
     and is safely created again, while a Job deleted before it finished (TTL, by hand, garbage
     collection) is still there, marked deleting, and is booked as stopped instead of re-run.
     Without a valid spec (None) nothing is recreated, dropped or pruned: only finished Jobs leave
-    `active` and the completion times advance.
+    `active` and the completion times advance. `request_jobs` maps the Job names of trigger
+    requests (not derived from a time) to their nominal times, so they are recovered too.
     """
     rj_name = str((rj.get("metadata") or {}).get("name", ""))
     by_name = owned_jobs(rj, jobs)
@@ -245,7 +161,7 @@ def bookkeep(
             elif job_result(job) is None:
                 book.stopped.append(name)  # deleted before it finished: booked, never re-run
             continue
-        occurrence = scheduled_time_from_name(rj_name, name)
+        occurrence = scheduled_time_from_name(rj_name, name) or (request_jobs or {}).get(name)
         if spec is None or occurrence is None:
             if spec is None:
                 book.active.append(dict(ref))
@@ -254,6 +170,7 @@ def bookkeep(
         deadline = spec.starting_deadline_seconds
         if deadline is None or (now - occurrence).total_seconds() <= deadline:
             book.recreate.append(occurrence)
+            book.recreate_names.append(name)
             book.active.append(dict(ref))
             active_names.add(name)
         else:
