@@ -71,4 +71,5 @@ def test_bad_window_in_a_file_names_the_field(tmp_path: Path, capsys: pytest.Cap
     path = tmp_path / "rj.yaml"
     path.write_text(RJ.replace('endTime: "2026-12-29T00:00:00Z"', 'endTime: "soon"'))
     code, _, err = run(["-f", str(path)], capsys)
-    assert code == 2 and "spec.endTime 'soon' is not an RFC3339 time" in err
+    assert code == 2 and "spec.endTime must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got 'soon'" \
+        in err

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fake_plugin_api import FakeRjApi
 from recurringjob.cli import plugin
 
 KUBECONFIG = """apiVersion: v1
@@ -102,3 +106,44 @@ def test_namespace_comes_from_the_context(tmp_path: Path) -> None:
             del os.environ["KUBECONFIG"]
         else:
             os.environ["KUBECONFIG"] = old
+
+
+# -- next / list with several schedules, exclusions, a window --------------------------------
+
+T0 = datetime(2026, 12, 21, 0, 0, tzinfo=UTC)
+
+
+def rj(schedule: str | None = "0 * * * *", **spec: Any) -> dict[str, Any]:
+    schedule_field = {"schedule": schedule} if schedule is not None else {}
+    return {"metadata": {"name": "report", "uid": "u-1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {**schedule_field, "jobTemplate": {"spec": {}}, **spec}}
+
+
+def test_plugin_next_lists_the_merged_stream_and_says_what_is_special() -> None:
+    api = FakeRjApi()
+    api.add(rj(schedule=None, schedules=[{"schedule": "0 6 * * *"}, {"schedule": "0 18 * * *"}],
+               excludeSchedules=[{"schedule": "* * 22 12 *"}], startTime="2026-12-21T12:00:00Z",
+               jitterSeconds=300))
+    out = plugin.cmd_next(api, argparse.Namespace(name="report", count=3), T0).splitlines()
+    assert out[0] == "report: schedules '0 6 * * *' in UTC, '0 18 * * *' in UTC"
+    assert out[1] == "excluding: '* * 22 12 *' in UTC"
+    assert out[2] == "window: 2026-12-21T12:00:00Z .. no end"
+    assert out[3].startswith("nominal times: each fires up to 5m later (jitter")
+    assert [line.split("[")[1] for line in out[4:]] == ["2026-12-21 18:00:00 UTC UTC]",
+                                                        "2026-12-23 06:00:00 UTC UTC]",
+                                                        "2026-12-23 18:00:00 UTC UTC]"]
+
+
+def test_plugin_next_after_the_end_says_so() -> None:
+    api = FakeRjApi()
+    api.add(rj(schedule="0 * * * *", endTime="2026-12-20T00:00:00Z"))
+    out = plugin.cmd_next(api, argparse.Namespace(name="report", count=3), T0).splitlines()
+    assert out == ["report: schedule '0 * * * *' in UTC", "window: any time .. 2026-12-20T00:00:00Z",
+                   "  none: past endTime"]
+
+
+def test_plugin_list_shows_the_first_of_several_schedules() -> None:
+    assert plugin.schedule_columns({"schedule": "0 * * * *"}) == ["0 * * * *", "UTC"]
+    assert plugin.schedule_columns({"schedules": [{"schedule": "0 6 * * *", "timeZone": "Asia/Tokyo"},
+                                                  {"schedule": "0 18 * * *"}]}) == \
+        ["0 6 * * * (+1)", "Asia/Tokyo"]

@@ -30,7 +30,8 @@ def test_job_outcomes() -> None:
 
 def test_next_fire_uses_the_cursor_else_the_schedule() -> None:
     now = datetime(2025, 1, 1, 0, 0, 30, tzinfo=UTC)
-    rj = {"metadata": {"creationTimestamp": "2024-12-31T00:00:00Z"}, "spec": {"schedule": "*/5 * * * *"}}
+    rj = {"metadata": {"name": "x", "creationTimestamp": "2024-12-31T00:00:00Z"},
+          "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"spec": {}}}}
     assert plugin.next_fire(rj, now) == datetime(2025, 1, 1, 0, 5, tzinfo=UTC)
     rj["status"] = {"nextScheduleTime": "2025-01-01T00:00:00Z"}
     assert plugin.next_fire(rj, now) == datetime(2025, 1, 1, tzinfo=UTC)

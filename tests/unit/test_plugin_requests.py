@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import io
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,19 +15,25 @@ from recurringjob.cli import plugin, plugin_requests
 from recurringjob.cli.plugin_client import PluginError
 from recurringjob.cli.plugin_requests import (
     BackfillProgress,
+    check_backfill_size,
     record_request,
     wait_for_outcome,
     with_request,
 )
+from recurringjob.core.requests import BACKFILL_LIMIT
 from rich.console import Console
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+T0 = datetime(2026, 12, 21, 0, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+FAR = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def rj(name: str = "backup", schedule: str = "0 * * * *", **spec: Any) -> dict[str, Any]:
+def rj(name: str = "backup", schedule: str | None = "0 * * * *", **spec: Any) -> dict[str, Any]:
+    schedule_field = {"schedule": schedule} if schedule is not None else {}
     return {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
             "metadata": {"name": name, "uid": "u-1", "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"schedule": schedule, "jobTemplate": {"spec": {}}, **spec}, "status": {}}
+            "spec": {**schedule_field, "jobTemplate": {"spec": {}}, **spec}, "status": {}}
 
 
 def args(*argv: str) -> argparse.Namespace:
@@ -66,7 +73,23 @@ def test_with_request_is_none_for_a_known_id(where: str) -> None:
     if where == "status":
         obj["status"] = {"requests": [{"id": "t1", "kind": "trigger", "state": "Done"}]}
     assert with_request(obj, "triggers", {"id": "t1"}) is None
-    assert with_request(obj, "backfills", {"id": "t1", "from": "a", "to": "b"}) is None
+    # ids are unique across both lists
+    with pytest.raises(PluginError, match=r"^request id 't1' is already a trigger request on backup: choose"):
+        with_request(obj, "backfills", {"id": "t1", "from": "a", "to": "b"})
+
+
+def test_a_full_list_of_requests_in_flight_writes_nothing() -> None:
+    obj = rj(backfills=[{"id": f"b{i}", "from": "a", "to": "b"} for i in range(10)])
+    obj["status"] = {"requests": [{"id": "b0", "kind": "backfill", "state": "Running"}]}
+    with pytest.raises(PluginError) as caught:
+        with_request(obj, "backfills", {"id": "new", "from": "a", "to": "b"})
+    assert str(caught.value) == (
+        "backup has 10 backfill requests in flight (spec.backfills holds at most 10): "
+        "wait for some to finish (kubectl recurringjob describe backup) and try again")
+    obj["status"]["requests"][0]["state"] = "Done"  # a final one makes room
+    new = with_request(obj, "backfills", {"id": "new", "from": "a", "to": "b"})
+    assert new is not None and [e["id"] for e in new["spec"]["backfills"]][-2:] == ["b9", "new"]
+    assert len(new["spec"]["backfills"]) == 10
 
 
 def test_record_writes_one_resource_version_checked_put() -> None:
@@ -182,7 +205,7 @@ def test_trigger_no_wait_generates_an_id_and_returns_at_once() -> None:
     api.add(rj())
     out = plugin.cmd_trigger(api, args("trigger", "backup", "--no-wait"), NOW)
     [entry] = api.objects["backup"]["spec"]["triggers"]
-    assert entry["id"].startswith("trigger-") and len(entry["id"]) == len("trigger-") + 10
+    assert re.fullmatch(r"[0-9]{10}-[0-9a-f]{4}", entry["id"]), entry
     assert out == f"trigger {entry['id']} recorded on recurringjob.recurringjob.dev/backup"
     assert api.calls == [("GET", "backup"), ("PUT", "backup")]
 
@@ -201,18 +224,38 @@ def test_unknown_recurring_job_is_one_line() -> None:
     ("yesterday", "2026-11-01T00:00:00Z", "--from: 'yesterday' is not an RFC3339 time"),
     ("2026-11-01T00:00:00Z", "2026-11-01 25:00", "--to: '2026-11-01 25:00' is not an RFC3339 time"),
     ("2026-10-01T00:00:00Z", "2026-12-01T00:00:00Z",
-     "backfill 2026-10-01T00:00:00Z .. 2026-12-01T00:00:00Z of backup holds more than 1000 occurrences "
-     "(the limit): split it into shorter ranges"),
+     "backfill b1: 2026-10-01T00:00:00Z..2026-12-01T00:00:00Z holds more than 1000 occurrences: "
+     "split the range"),
     ("2026-11-01T00:10:00Z", "2026-11-01T00:20:00Z",
-     "backfill 2026-11-01T00:10:00Z .. 2026-11-01T00:20:00Z of backup holds no occurrence"),
+     "backfill b1: 2026-11-01T00:10:00Z..2026-11-01T00:20:00Z holds no occurrence of backup's schedule"),
 ])
 def test_backfill_range_errors(start: str, end: str, message: str) -> None:
     api = FakeRjApi()
     api.add(rj())  # hourly: October + November is 1464 occurrences
     with pytest.raises(PluginError) as caught:
-        plugin.cmd_backfill(api, args("backfill", "backup", "--from", start, "--to", end), NOW)
+        plugin.cmd_backfill(api, args("backfill", "backup", "--from", start, "--to", end, "--id", "b1"), NOW)
     assert str(caught.value).startswith(message)
     assert api.writes() == []
+
+
+def test_backfill_size_is_inclusive_at_both_ends_and_capped() -> None:
+    hourly = rj(name="report", schedule="0 * * * *")
+    assert check_backfill_size(hourly, "b1", T0, T0 + 2 * HOUR) == 3
+    last = T0 + (BACKFILL_LIMIT - 1) * HOUR
+    assert check_backfill_size(hourly, "b1", T0, last) == BACKFILL_LIMIT
+    with pytest.raises(PluginError) as caught:
+        check_backfill_size(hourly, "b1", T0, last + HOUR)
+    assert str(caught.value) == ("backfill b1: 2026-12-21T00:00:00Z..2027-01-31T16:00:00Z holds more than "
+                                 "1000 occurrences: split the range")
+    with pytest.raises(PluginError, match=r"^report: "):
+        check_backfill_size(rj(name="report", schedule="61 * * * *"), "b1", T0, FAR)
+
+
+def test_backfill_counts_the_merged_stream_not_each_schedule() -> None:
+    # the same instants twice (Tokyo is whole hours off UTC): 1200 raw times, 600 distinct, within the limit
+    twice = rj(schedule=None,
+               schedules=[{"schedule": "0 * * * *"}, {"schedule": "0 * * * *", "timeZone": "Asia/Tokyo"}])
+    assert check_backfill_size(twice, "b1", T0, T0 + 599 * HOUR) == 600
 
 
 def test_backfill_at_the_limit_is_accepted() -> None:
@@ -231,7 +274,7 @@ def test_backfill_waits_with_progress_lines_off_a_terminal(capsys: pytest.Captur
     api = FakeRjApi()
     api.add(rj())
     polls = iter([{"state": "Pending"}, {"state": "Running", "launched": 1, "total": 3},
-                  {"state": "Done", "launched": 3, "total": 3}])
+                  {"state": "Done", "launched": 1, "skipped": 1, "alreadyRan": 1, "total": 3}])
 
     def on_get(obj: dict[str, Any]) -> None:
         if obj["spec"].get("backfills"):
@@ -242,9 +285,10 @@ def test_backfill_waits_with_progress_lines_off_a_terminal(capsys: pytest.Captur
     printed = capsys.readouterr().out.splitlines()
     assert printed == ["backfill b1 recorded on recurringjob.recurringjob.dev/backup "
                        "(2026-11-01T00:00:00Z .. 2026-11-01T02:00:00Z)",
-                       "backfill b1: 0 launched (Pending)", "backfill b1: 1/3 launched (Running)",
-                       "backfill b1: 3/3 launched (Done)"]
-    assert out == "backfill b1 on backup: Done, 3 of 3 occurrence(s) launched"
+                       "backfill b1: 0 decided (launched 0, skipped 0, already ran 0) Pending",
+                       "backfill b1: 1/3 decided (launched 1, skipped 0, already ran 0) Running",
+                       "backfill b1: 3/3 decided (launched 1, skipped 1, already ran 1) Done"]
+    assert out == "backfill b1 on backup: Done, 3 occurrence(s): launched 1, skipped 1, already ran 1"
 
 
 def test_backfill_refused_by_the_operator_is_an_error() -> None:
@@ -266,21 +310,3 @@ def test_progress_bar_on_a_terminal_tracks_launched_of_total() -> None:
         progress.update({"state": "Done", "launched": 5, "total": 5})
         assert task.finished
     assert "5/5" in out.getvalue() and "Done" in out.getvalue()
-
-
-# -- suspend / resume -------------------------------------------------------------------------
-
-def test_suspend_with_a_reason_and_resume_clears_it() -> None:
-    api = FakeRjApi()
-    api.add(rj())
-    out = plugin.cmd_suspend(api, args("suspend", "backup", "--reason", "db migration"), NOW)
-    assert out == "recurringjob.recurringjob.dev/backup suspended (db migration)"
-    assert api.objects["backup"]["spec"]["suspend"] is True
-    assert api.objects["backup"]["spec"]["suspendReason"] == "db migration"
-    assert plugin.cmd_suspend(api, args("suspend", "backup"), NOW).endswith("already suspended (no change)")
-    out = plugin.cmd_resume(api, args("resume", "backup"), NOW)
-    assert out == "recurringjob.recurringjob.dev/backup resumed (was: db migration)"
-    assert api.objects["backup"]["spec"]["suspend"] is False
-    assert "suspendReason" not in api.objects["backup"]["spec"]
-    assert plugin.cmd_resume(api, args("resume", "backup"), NOW).endswith("already resumed (no change)")
-    assert [w[0] for w in api.writes()] == ["PATCH", "PATCH"]

@@ -9,14 +9,12 @@ exclusion schedules remove their times, and startTime/endTime bound the stream, 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from recurringjob.cli.occurrences import Stream, stream_of
 from recurringjob.cli.plan import find_recurring_job, load_objects, parse_now
-from recurringjob.core.cron import Schedule, ScheduleError
-from recurringjob.core.planner_status import parse_time
+from recurringjob.core.cron import ScheduleError
+from recurringjob.core.occurrences import Occurrences, build_stream, occurrence_stream
+from recurringjob.core.spec import InvalidSpec
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 from recurringjob.errors import UserError
 
@@ -57,34 +55,30 @@ def _time_flag(flag: str, value: str | None) -> datetime | None:
         raise UserError(f"{flag}: {exc}") from None
 
 
-def _stream_from_flags(args: argparse.Namespace, now: datetime) -> Stream:
+def _stream_from_flags(args: argparse.Namespace, now: datetime) -> Occurrences:
     """@every schedules count from now (a file's count from its scheduleFrom or creation)."""
     zone = args.time_zone
-    return Stream(schedules=[Schedule.parse(s, zone, anchor=now) for s in args.schedule],
-                  exclusions=[Schedule.parse(s, zone, anchor=now) for s in args.exclude or []],
-                  start=_time_flag("--start-time", args.start_time),
-                  end=_time_flag("--end-time", args.end_time))
+    stream = build_stream([(s, zone) for s in args.schedule], [(s, zone) for s in args.exclude or []],
+                          start=_time_flag("--start-time", args.start_time),
+                          end=_time_flag("--end-time", args.end_time))
+    return stream.with_anchor(now)
 
 
-def _stream_from_file(args: argparse.Namespace) -> tuple[Stream, Mapping[str, Any]]:
+def _stream_from_file(args: argparse.Namespace) -> Occurrences:
     given = [f"--{name.replace('_', '-')}" for name in FLAG_ONLY if getattr(args, name)]
     if given:
         raise UserError(f"{', '.join(given)} go(es) with --schedule; with -f the file's spec is used")
     rj = find_recurring_job(load_objects(args.filename), args.filename, args.name)
-    spec = rj.get("spec") or {}
-    for key in ("schedule", "timeZone", "startTime", "endTime"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise UserError(f"{args.filename}: spec.{key} must be a string")
-    for key in ("startTime", "endTime"):
-        if spec.get(key) is not None and parse_time(spec[key]) is None:
-            raise UserError(f"{args.filename}: spec.{key} {spec[key]!r} is not an RFC3339 time")
-    return stream_of(rj), spec
+    try:
+        return occurrence_stream(rj)
+    except InvalidSpec as exc:
+        raise UserError(f"{args.filename}: {exc}") from None
 
 
 def main(args: argparse.Namespace) -> int:
     now = parse_now(args.now)
     try:
-        stream, _ = (_stream_from_flags(args, now), None) if args.schedule else _stream_from_file(args)
+        stream = _stream_from_flags(args, now) if args.schedule else _stream_from_file(args)
         times = stream.occurrences(now, datetime.max.replace(tzinfo=now.tzinfo), args.count)
     except ScheduleError as exc:
         raise UserError(f"{exc.reason}: {exc.message}") from None

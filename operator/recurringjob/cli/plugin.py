@@ -36,13 +36,12 @@ from recurringjob.cli.plugin_format import (
     table,
 )
 from recurringjob.cli.plugin_requests import (
-    OVERLAP_POLICIES,
     check_request_id,
     cmd_backfill,
-    cmd_resume,
-    cmd_suspend,
     cmd_trigger,
 )
+from recurringjob.cli.plugin_suspend import cmd_resume, cmd_suspend
+from recurringjob.core.spec import CONCURRENCY_POLICIES as OVERLAP_POLICIES
 from recurringjob.core.timeutil import parse_duration
 from recurringjob.errors import UserError
 
@@ -88,23 +87,22 @@ def cmd_list(client: Client, args: argparse.Namespace, now: datetime) -> str:
 
 
 def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
-    from recurringjob.cli.occurrences import stream_of
-    from recurringjob.core.cron import ScheduleError
+    from recurringjob.core.occurrences import occurrence_stream
 
     rj = client.get_rj(args.name)
     spec, status = rj.get("spec") or {}, rj.get("status") or {}
     try:
-        stream = stream_of(rj)
+        stream = occurrence_stream(rj)
         times = stream.occurrences(now, datetime.max.replace(tzinfo=UTC), args.count)
-    except ScheduleError as exc:
+    except ValueError as exc:  # InvalidSpec, ScheduleError: what the operator reports as Ready=False
         raise PluginError(f"{args.name}: {exc}") from None
     def described(schedules: Sequence[Any]) -> str:
         return ", ".join(f"{s.expression!r} in {s.time_zone}" for s in schedules)
 
     lines = [f"{args.name}: schedule{'s' if len(stream.schedules) > 1 else ''} {described(stream.schedules)}"
              + (" (suspended: nothing will run until resumed)" if spec.get("suspend") else "")]
-    if stream.exclusions:
-        lines.append(f"excluding: {described(stream.exclusions)}")
+    if stream.excludes:
+        lines.append(f"excluding: {described(stream.excludes)}")
     if stream.start or stream.end:
         lines.append(f"window: {spec.get('startTime') or 'any time'} .. {spec.get('endTime') or 'no end'}")
     if spec.get("jitterSeconds"):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob.cli.plugin_format import human_duration, local_time, parse_time, table
 from recurringjob.cli.plugin_requests import BACKFILLS, FINAL_STATES, REQUESTS, TRIGGERS, RjApi
 
 LABEL_WIDTH = 20
+RESUME_HINTS = {"MaxRunsReached": "; raise spec.maxRuns to continue",
+                "EndTimeReached": "; move spec.endTime to continue"}
 
 
 def _field(label: str, value: str) -> str:
@@ -62,47 +64,81 @@ def _policy_lines(spec: Mapping[str, Any], status: Mapping[str, Any]) -> list[st
         remaining = status.get("remainingRuns")
         lines.append(_field("Runs", f"maxRuns {spec['maxRuns']}, remaining "
                                     f"{remaining if remaining is not None else '<not counted yet>'}"))
-    suspended = "yes" if spec.get("suspend") else "no"
-    if spec.get("suspend") and spec.get("suspendReason"):
-        suspended += f" ({spec['suspendReason']})"
-    lines.append(_field("Suspended", suspended))
+    lines.append(_field("Suspended", _suspended(spec, status)))
     if spec.get("suspendOnFailure"):
         lines.append(_field("Suspend on failure", "yes (a failed Job suspends it until resumed)"))
     return lines
 
 
-def _time_entry(entry: Any) -> tuple[datetime | None, datetime | None]:
-    """(nominal, fire) from a nextScheduleTimes/bufferedOccurrences entry: a time string, or an object
-    carrying the nominal time and, with jitter, the time it fires."""
-    if isinstance(entry, Mapping):
-        nominal = parse_time(entry.get("scheduledTime") or entry.get("nominalTime"))
-        return nominal, parse_time(entry.get("fireTime")) or nominal
-    t = parse_time(entry)
-    return t, t
+def _suspended(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """Whether scheduled launches are stopped and why: the Suspended condition when the operator wrote
+    one, else spec.suspend (and its note). Triggers and backfills run either way."""
+    condition = next((c for c in status.get("conditions") or []
+                      if isinstance(c, Mapping) and c.get("type") == "Suspended"), None)
+    failed = status.get("suspendedOnFailure") or {}
+    if condition is not None and condition.get("status") == "True":
+        text = f"yes, {condition.get('reason')}"
+        if condition.get("message"):
+            text += f": {condition['message']}"
+    elif spec.get("suspend"):
+        text = "yes" + (f" ({spec['suspendReason']})" if spec.get("suspendReason") else "")
+    elif failed.get("jobName") and spec.get("acknowledgedFailure") != failed.get("jobName"):
+        text = "yes, SuspendedOnFailure"
+    else:
+        return "no"
+    if failed.get("jobName") and spec.get("acknowledgedFailure") != failed.get("jobName"):
+        text += f" (Job {failed['jobName']} failed at {failed.get('failedAt') or '?'})"
+    reason = condition.get("reason") if condition is not None and condition.get("status") == "True" else None
+    return text + RESUME_HINTS.get(str(reason), "; kubectl recurringjob resume continues")
 
 
-def _times_section(title: str, entries: Sequence[Any], now: datetime, empty: str) -> list[str]:
+def with_fire_times(rj: Mapping[str, Any], nominals: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """(nominal, fire time) for the RecurringJob's upcoming nominal times: with jitterSeconds the
+    operator fires each at core.jitter.fire_time (uid and nominal time decide it, bounded by the next
+    occurrence), so the client computes the same instants."""
+    from recurringjob.core.jitter import fire_time
+    from recurringjob.core.occurrences import occurrence_stream
+
+    spec, uid = rj.get("spec") or {}, (rj.get("metadata") or {}).get("uid")
+    jitter = spec.get("jitterSeconds")
+    if not isinstance(jitter, int) or jitter <= 0 or not uid or not nominals:
+        return [(t, t) for t in nominals]
+    try:
+        after_last = occurrence_stream(rj).occurrences(nominals[-1], datetime.max.replace(tzinfo=UTC), 1)
+    except ValueError:
+        after_last = []
+    following: list[datetime | None] = [*nominals[1:], after_last[0] if after_last else None]
+    return [(t, fire_time(str(uid), t, nxt, jitter)) for t, nxt in zip(nominals, following, strict=True)]
+
+
+def _times_section(title: str, pairs: Sequence[tuple[datetime, datetime]], now: datetime, empty: str
+                   ) -> list[str]:
     lines = [f"{title}:"]
-    if not entries:
+    if not pairs:
         return [*lines, f"  {empty}"]
-    for entry in entries:
-        nominal, fire = _time_entry(entry)
+    for nominal, fire in pairs:
         line = f"  {local_time(nominal, now)}"
-        if fire is not None and nominal is not None and fire != nominal:
+        if fire != nominal:
             jitter = human_duration((fire - nominal).total_seconds())
             line += f"   fires {local_time(fire, now)} (jitter {jitter})"
         lines.append(line)
     return lines
 
 
+def _times(values: Any) -> list[datetime]:
+    return [t for t in (parse_time(v) for v in values or []) if t is not None]
+
+
 def _recent_runs(runs: Sequence[Any], now: datetime) -> list[str]:
+    """status.recentRuns is newest last (in the order the operator decided them: a backfilled run is
+    recent though its nominal time is old); shown newest first."""
     lines = ["Recent runs (newest first):"]
     rows = []
-    for run in sorted((r for r in runs if isinstance(r, Mapping)),
-                      key=lambda r: str(r.get("scheduledTime") or ""), reverse=True):
+    for run in reversed([r for r in runs if isinstance(r, Mapping)]):
         lag = run.get("lagSeconds")
+        kind = str(run.get("kind") or "schedule") + (f" {run['requestId']}" if run.get("requestId") else "")
         rows.append([local_time(parse_time(run.get("scheduledTime")), now), str(run.get("jobName") or "-"),
-                     str(run.get("kind") or "schedule"), str(run.get("outcome") or "-"),
+                     kind, str(run.get("outcome") or "-"),
                      f"{lag:.1f}s" if isinstance(lag, (int, float)) else "-"])
     if not rows:
         return [*lines, "  none yet"]
@@ -163,9 +199,11 @@ def render_describe(rj: Mapping[str, Any], now: datetime) -> str:
               f"{': ' + str(c['message']) if c.get('message') else ''}".rstrip()
               for c in conditions] or ["  none"]
     no_next = "none: " + ("suspended" if spec.get("suspend") else "not computed yet, or none left")
-    lines += _times_section("Next times (local)", status.get("nextScheduleTimes") or [], now, no_next)
+    upcoming = with_fire_times(rj, _times(status.get("nextScheduleTimes")))
+    lines += _times_section("Next times (local)", upcoming, now, no_next)
     lines += _recent_runs(status.get("recentRuns") or [], now)
-    lines += _times_section("Buffered occurrences", status.get("bufferedOccurrences") or [], now, "none")
+    buffered = [(t, t) for t in _times(status.get("bufferedOccurrences"))]  # fire when the running Job ends
+    lines += _times_section("Buffered occurrences", buffered, now, "none")
     lines += _requests(spec, status)
     return "\n".join(lines)
 

@@ -56,10 +56,10 @@ def next_fire(rj: Mapping[str, Any], now: datetime) -> datetime | None:
     cursor = parse_time((rj.get("status") or {}).get("nextScheduleTime"))
     if cursor is not None:
         return cursor
-    from recurringjob.cli.occurrences import stream_of  # the stream needs cron; formatting alone does not
+    from recurringjob.core.occurrences import occurrence_stream  # cron: imported only when needed
 
     try:
-        upcoming = stream_of(rj).occurrences(now, datetime.max.replace(tzinfo=UTC), 1)
+        upcoming = occurrence_stream(rj).occurrences(now, datetime.max.replace(tzinfo=UTC), 1)
     except ValueError:
         return None
     return upcoming[0] if upcoming else None

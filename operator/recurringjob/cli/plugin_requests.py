@@ -11,6 +11,7 @@ so sending an id again changes nothing and says so.
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import sys
 import time
@@ -22,18 +23,23 @@ from typing import Any, Protocol
 from recurringjob import GROUP
 from recurringjob.cli.plugin_client import Conflict, PluginError
 from recurringjob.cli.plugin_format import human_duration
+from recurringjob.core.spec import (
+    MAX_BACKFILLS,
+    MAX_TRIGGERS,
+    REQUEST_ID_MAX_LENGTH,
+    REQUEST_ID_PATTERN,
+)
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 
-# The interface shared with the operator (docs/design.md, "Run now and backfill requests").
+# The interface shared with the operator: docs/design.md, "Beyond CronJob" (issue 9).
 TRIGGERS = "triggers"  # spec.triggers: [{id, overlapPolicy?}]
 BACKFILLS = "backfills"  # spec.backfills: [{id, from, to, overlapPolicy?}]
-# status.requests: [{id, kind, state, jobName?, jobNames?, launched?, total?, message?}]
-REQUESTS = "requests"
+REQUESTS = "requests"  # status.requests: the operator's record of each request it decided
+MAX_ITEMS = {TRIGGERS: MAX_TRIGGERS, BACKFILLS: MAX_BACKFILLS}  # the CRD's maxItems
+KIND_OF = {TRIGGERS: "trigger", BACKFILLS: "backfill"}
 FINAL_STATES = ("Done", "Refused")
-OVERLAP_POLICIES = ("Allow", "Forbid", "Replace", "BufferOne", "BufferAll")
 CONFLICT_ATTEMPTS = 10
-ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
-MAX_ID_LENGTH = 63
+REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 
 
 class RjApi(Protocol):
@@ -55,18 +61,17 @@ class Recorded:
     rj: dict[str, Any]
 
 
-def new_request_id(kind: str) -> str:
-    """Unique enough to never collide by chance (40 random bits), short enough to type again."""
-    return f"{kind}-{secrets.token_hex(5)}"
+def new_request_id(now: float | None = None) -> str:
+    """`<unix seconds>-<4 random hex>`: unique in practice, sortable, short enough to type again."""
+    return f"{int(time.time() if now is None else now)}-{secrets.token_hex(2)}"
 
 
 def check_request_id(value: str) -> str:
-    """argparse type for --id: lower-case letters, digits, '-' and '.', like a Kubernetes name."""
-    if not value or len(value) > MAX_ID_LENGTH or not set(value) <= ID_CHARS \
-            or not value[0].isalnum() or not value[-1].isalnum():
+    """argparse type for --id: the CRD's pattern, checked before anything is sent."""
+    if len(value) > REQUEST_ID_MAX_LENGTH or not REQUEST_ID.match(value):
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a valid request id: use 1-{MAX_ID_LENGTH} lower-case letters, digits, "
-            "'-' or '.', starting and ending with a letter or digit")
+            f"{value!r} is not a valid request id: use 1-{REQUEST_ID_MAX_LENGTH} lower-case letters, digits "
+            "and '-', starting and ending with a letter or digit")
     return value
 
 
@@ -83,37 +88,61 @@ def _final_ids(rj: Mapping[str, Any]) -> set[str]:
             if isinstance(e, Mapping) and e.get("state") in FINAL_STATES}
 
 
+def _spec_kind_of(spec: Mapping[str, Any], request_id: str) -> str | None:
+    for field in (TRIGGERS, BACKFILLS):
+        if any(isinstance(e, Mapping) and e.get("id") == request_id for e in spec.get(field) or []):
+            return KIND_OF[field]
+    return None
+
+
 def with_request(rj: Mapping[str, Any], field: str, entry: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The object with `entry` appended to spec.<field>, requests already final trimmed from both
-    lists (status.requests keeps their ids, so the operator still refuses to repeat them) — or None
-    when the id is already pending in the spec or known in status: then there is nothing to write."""
-    request_id = entry["id"]
+    """The object with `entry` appended to spec.<field> and requests already final trimmed from both
+    lists (status.requests keeps their ids, so the operator still never repeats them) — or None when
+    the id is already known, in the spec or in status: then there is nothing to write.
+    PluginError when the id belongs to a request of the other kind, or the list is full."""
+    request_id, kind = entry["id"], KIND_OF[field]
     spec = dict(rj.get("spec") or {})
-    known = {str(e.get("id")) for f in (TRIGGERS, BACKFILLS) for e in spec.get(f) or []
-             if isinstance(e, Mapping)}
-    if request_id in known or request_status(rj, request_id) is not None:
+    known_kind = _spec_kind_of(spec, request_id) or (request_status(rj, request_id) or {}).get("kind")
+    if known_kind is not None and known_kind != kind:
+        raise PluginError(f"request id {request_id!r} is already a {known_kind} request on "
+                          f"{(rj.get('metadata') or {}).get('name')}: choose another --id")
+    if known_kind is not None:
         return None
     final = _final_ids(rj)
     for f in (TRIGGERS, BACKFILLS):
         if f in spec:
             spec[f] = [e for e in spec[f] or [] if not (isinstance(e, Mapping) and e.get("id") in final)]
+    if len(spec.get(field) or []) >= MAX_ITEMS[field]:
+        name = (rj.get("metadata") or {}).get("name")
+        raise PluginError(f"{name} has {MAX_ITEMS[field]} {kind} requests in flight (spec.{field} holds at "
+                          f"most {MAX_ITEMS[field]}): wait for some to finish (kubectl recurringjob describe "
+                          f"{name}) and try again")
     spec[field] = [*(spec.get(field) or []), dict(entry)]
     return {**rj, "spec": spec}
 
 
-def record_request(api: RjApi, name: str, field: str, entry: Mapping[str, Any]) -> Recorded:
-    """Append the request with a read-modify-write that the resourceVersion guards; retry on 409."""
+def update_rj(api: RjApi, name: str, change: Callable[[dict[str, Any]], dict[str, Any] | None]
+              ) -> tuple[dict[str, Any], bool]:
+    """Read, change, PUT with the resourceVersion read (409 when anything wrote meanwhile, the
+    operator's status writes included: then read again and re-apply). `change` returns None for
+    "nothing to write". Returns (the object, whether it was written)."""
     for _ in range(CONFLICT_ATTEMPTS):
         rj = api.get_rj(name)
-        updated = with_request(rj, field, entry)
+        updated = change(rj)
         if updated is None:
-            return Recorded(entry["id"], already=True, rj=rj)
+            return rj, False
         try:
-            return Recorded(entry["id"], already=False, rj=api.replace_rj(updated))
+            return api.replace_rj(updated), True
         except Conflict:
-            continue  # changed since we read it: read again, the id check included
-    raise PluginError(f"recurringjob {name!r} kept changing while recording the request "
+            continue
+    raise PluginError(f"recurringjob {name!r} kept changing while writing to it "
                       f"({CONFLICT_ATTEMPTS} conflicts in a row): try again")
+
+
+def record_request(api: RjApi, name: str, field: str, entry: Mapping[str, Any]) -> Recorded:
+    """Append the request unless its id is known (re-sending an id is a no-op)."""
+    rj, written = update_rj(api, name, lambda current: with_request(current, field, entry))
+    return Recorded(entry["id"], already=not written, rj=rj)
 
 
 def wait_for_outcome(api: RjApi, name: str, request_id: str, timeout: float,
@@ -144,6 +173,7 @@ def wait_for_outcome(api: RjApi, name: str, request_id: str, timeout: float,
 # -- trigger ----------------------------------------------------------------------------------
 
 def trigger_done(entry: Mapping[str, Any]) -> bool:
+    """Launched (a Job name), or final: Pending (buffered behind a running Job) waits on."""
     return bool(entry.get("jobName")) or entry.get("state") in FINAL_STATES
 
 
@@ -151,13 +181,22 @@ def describe_trigger_outcome(name: str, entry: Mapping[str, Any]) -> tuple[bool,
     """(launched?, one line) for a trigger's status entry."""
     request_id = entry.get("id")
     if entry.get("jobName"):
-        return True, f"trigger {request_id} on {name}: launched Job {entry['jobName']}"
+        result = f" ({entry['result']})" if entry.get("state") == "Done" and entry.get("result") else ""
+        return True, f"trigger {request_id} on {name}: launched Job {entry['jobName']}{result}"
     why = entry.get("message") or entry.get("state") or "no reason given"
     return False, f"trigger {request_id} on {name} launched no Job: {why}"
 
 
+def _print_pending(kind: str) -> Callable[[dict[str, Any]], None]:
+    def on_change(entry: dict[str, Any]) -> None:
+        if entry.get("state") == "Pending":
+            why = f": {entry['message']}" if entry.get("message") else ""
+            print(f"{kind} {entry.get('id')} is pending{why}", flush=True)
+    return on_change
+
+
 def cmd_trigger(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
-    entry: dict[str, Any] = {"id": args.id or new_request_id("trigger")}
+    entry: dict[str, Any] = {"id": args.id or new_request_id()}
     if args.overlap:
         entry["overlapPolicy"] = args.overlap
     recorded = record_request(api, args.name, TRIGGERS, entry)
@@ -166,7 +205,8 @@ def cmd_trigger(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
     if args.no_wait:
         return head
     print(head, flush=True)
-    outcome = wait_for_outcome(api, args.name, recorded.id, args.timeout, trigger_done)
+    outcome = wait_for_outcome(api, args.name, recorded.id, args.timeout, trigger_done,
+                               on_change=_print_pending("trigger"))
     launched, line = describe_trigger_outcome(args.name, outcome)
     if not launched:
         raise PluginError(line)
@@ -191,7 +231,20 @@ def parse_range(args: argparse.Namespace) -> tuple[datetime, datetime]:
 
 
 def backfill_done(entry: Mapping[str, Any]) -> bool:
+    """Done: every occurrence decided and its Jobs finished; or Refused."""
     return entry.get("state") in FINAL_STATES
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def backfill_counts(entry: Mapping[str, Any]) -> tuple[int, int | None, str]:
+    """(occurrences decided, total or None, "launched L, skipped S, already ran A")."""
+    launched, skipped, already = (_count(entry.get(k)) for k in ("launched", "skipped", "alreadyRan"))
+    total = entry.get("total")
+    detail = f"launched {launched}, skipped {skipped}, already ran {already}"
+    return launched + skipped + already, _count(total) if total is not None else None, detail
 
 
 class BackfillProgress:
@@ -221,38 +274,49 @@ class BackfillProgress:
             self.progress.stop()
 
     def update(self, entry: Mapping[str, Any]) -> None:
-        launched, total, state = _count(entry.get("launched")), entry.get("total"), entry.get("state") or "?"
+        decided, total, detail = backfill_counts(entry)
+        state = str(entry.get("state") or "?")
         if self.progress is not None:
-            self.progress.update(self.task, completed=launched,
-                                 total=total if isinstance(total, int) else None, state=state)
+            self.progress.update(self.task, completed=decided, total=total, state=f"{state}: {detail}")
         else:
-            of = f"/{total}" if isinstance(total, int) else ""
-            self.console.print(f"backfill {self.request_id}: {launched}{of} launched ({state})",
+            of = f"/{total}" if total is not None else ""
+            self.console.print(f"backfill {self.request_id}: {decided}{of} decided ({detail}) {state}",
                                highlight=False, soft_wrap=True)
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def describe_backfill_outcome(name: str, entry: Mapping[str, Any]) -> tuple[bool, str]:
     request_id, state = entry.get("id"), entry.get("state")
-    launched, total = _count(entry.get("launched")), entry.get("total")
     message = f": {entry['message']}" if entry.get("message") else ""
     if state == "Refused":
         return False, f"backfill {request_id} on {name} was refused{message}"
-    of = f" of {total}" if isinstance(total, int) else ""
-    return True, f"backfill {request_id} on {name}: {state}, {launched}{of} occurrence(s) launched{message}"
+    _, total, detail = backfill_counts(entry)
+    of = f"{total} occurrence(s): " if total is not None else ""
+    return True, f"backfill {request_id} on {name}: {state}, {of}{detail}{message}"
+
+
+def check_backfill_size(rj: Mapping[str, Any], request_id: str, start: datetime, end: datetime) -> int:
+    """How many occurrences [start, end] holds, counted by the planner's own function (so the client
+    refuses exactly what the operator would); PluginError over the limit, for none, or a bad spec."""
+    from recurringjob.core.requests import BACKFILL_LIMIT, backfill_limit_message, count_backfill
+
+    name = (rj.get("metadata") or {}).get("name")
+    try:
+        count = count_backfill(rj, start, end)
+    except ValueError as exc:  # InvalidSpec, ScheduleError
+        raise PluginError(f"{name}: {exc}") from None
+    if count > BACKFILL_LIMIT:
+        raise PluginError(backfill_limit_message(request_id, start, end))
+    if count == 0:
+        raise PluginError(f"backfill {request_id}: {format_rfc3339(start)}..{format_rfc3339(end)} holds no "
+                          f"occurrence of {name}'s schedule: nothing to run")
+    return count
 
 
 def cmd_backfill(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
-    from recurringjob.cli.occurrences import check_backfill_size
-
     start, end = parse_range(args)
-    rj = api.get_rj(args.name)
-    check_backfill_size(rj, start, end)
-    entry: dict[str, Any] = {"id": args.id or new_request_id("backfill"),
-                             "from": format_rfc3339(start), "to": format_rfc3339(end)}
+    request_id = args.id or new_request_id()
+    check_backfill_size(api.get_rj(args.name), request_id, start, end)
+    entry: dict[str, Any] = {"id": request_id, "from": format_rfc3339(start), "to": format_rfc3339(end)}
     if args.overlap:
         entry["overlapPolicy"] = args.overlap
     recorded = record_request(api, args.name, BACKFILLS, entry)
@@ -269,28 +333,3 @@ def cmd_backfill(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
     if not ok:
         raise PluginError(line)
     return line
-
-
-# -- suspend / resume -------------------------------------------------------------------------
-
-def cmd_suspend(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
-    spec = api.get_rj(args.name).get("spec") or {}
-    reason = args.reason
-    if spec.get("suspend") and (reason is None or reason == spec.get("suspendReason")):
-        return f"recurringjob.{GROUP}/{args.name} already suspended (no change)"
-    patch: dict[str, Any] = {"suspend": True}
-    if reason is not None:
-        patch["suspendReason"] = reason
-    api.patch_rj(args.name, {"spec": patch})
-    return f"recurringjob.{GROUP}/{args.name} suspended" + (f" ({reason})" if reason else "")
-
-
-def cmd_resume(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
-    """Clears spec.suspend and the note that came with it (a manual suspend or suspendOnFailure)."""
-    spec = api.get_rj(args.name).get("spec") or {}
-    if not spec.get("suspend"):
-        return f"recurringjob.{GROUP}/{args.name} already resumed (no change)"
-    # merge patch: null deletes the field
-    api.patch_rj(args.name, {"spec": {"suspend": False, "suspendReason": None}})
-    note = f" (was: {spec['suspendReason']})" if spec.get("suspendReason") else ""
-    return f"recurringjob.{GROUP}/{args.name} resumed{note}"
