@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,41 @@ def test_bad_window_in_a_file_names_the_field(tmp_path: Path, capsys: pytest.Cap
     code, _, err = run(["-f", str(path)], capsys)
     assert code == 2 and "spec.endTime must be an RFC 3339 time such as 2026-01-01T00:00:00Z, got 'soon'" \
         in err
+
+
+def documented_fire(uid: str, nominal: datetime, following: datetime, max_seconds: int) -> datetime:
+    """docs/design.md "Jitter", written out independently of core/jitter.py."""
+    bound = min(max_seconds, int((following - nominal).total_seconds()) - 1)
+    digest = hashlib.sha256(f"{uid}|{int(nominal.timestamp())}".encode()).digest()
+    return nominal + timedelta(seconds=int.from_bytes(digest[:8], "big") % (bound + 1))
+
+
+def test_jitter_with_a_uid_prints_fire_times_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--schedule", "0 */2 * * *", "--jitter-seconds", "3000", "--uid", "u-42", "-n", "3"]
+    code, out, err = run(argv, capsys)
+    assert code == 0
+    assert err == "note: with jitter up to 3000 s for uid u-42: nominal time, then when it fires\n"
+    nominals = [datetime(2026, 12, 21, h, tzinfo=UTC) for h in (2, 4, 6, 8)]
+    expected = []
+    for nominal, following in itertools.pairwise(nominals):
+        fire = documented_fire("u-42", nominal, following, 3000)
+        expected.append(f"{nominal:%Y-%m-%dT%H:%M:%SZ}  fires {fire:%Y-%m-%dT%H:%M:%SZ} "
+                        f"(+{int((fire - nominal).total_seconds())} s)")
+    assert out == expected
+    assert any("(+0 s)" not in line for line in out)  # the uid chosen gives real delays
+
+
+def test_jitter_without_a_uid_stays_nominal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rj.yaml"
+    path.write_text(RJ.replace("  endTime:", "  jitterSeconds: 60\n  endTime:"))
+    code, out, err = run(["-f", str(path), "-n", "1"], capsys)
+    assert (code, out) == (0, ["2026-12-21T08:00:00Z  2026-12-21T09:00:00+01:00 CET"])
+    assert err.startswith("note: nominal times; each fires up to 60 s later") and "--uid" in err
+    code, out, _ = run(["-f", str(path), "-n", "1", "--uid", "u-42"], capsys)
+    assert out[0].startswith("2026-12-21T08:00:00Z  2026-12-21T09:00:00+01:00 CET  fires 2026-12-21T08:0")
+
+
+def test_jitter_as_long_as_the_interval_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["--schedule", "*/5 * * * *", "--jitter-seconds", "300", "--uid", "u"], capsys)
+    assert code == 2
+    assert "--jitter-seconds 300 must be smaller than the schedule's shortest interval (300 s)" in err

@@ -128,10 +128,11 @@ def test_plugin_next_lists_the_merged_stream_and_says_what_is_special() -> None:
     assert out[0] == "report: schedules '0 6 * * *' in UTC, '0 18 * * *' in UTC"
     assert out[1] == "excluding: '* * 22 12 *' in UTC"
     assert out[2] == "window: 2026-12-21T12:00:00Z .. no end"
-    assert out[3].startswith("nominal times: each fires up to 5m later (jitter")
-    assert [line.split("[")[1] for line in out[4:]] == ["2026-12-21 18:00:00 UTC UTC]",
-                                                        "2026-12-23 06:00:00 UTC UTC]",
-                                                        "2026-12-23 18:00:00 UTC UTC]"]
+    assert out[3] == "with jitter (up to 5m, fixed by the uid): nominal time, then when it fires"
+    assert [line.split("[")[1].split("]")[0] for line in out[4:]] == ["2026-12-21 18:00:00 UTC UTC",
+                                                                      "2026-12-23 06:00:00 UTC UTC",
+                                                                      "2026-12-23 18:00:00 UTC UTC"]
+    assert all("   fires 2026-12-2" in line for line in out[4:])
 
 
 def test_plugin_next_after_the_end_says_so() -> None:

@@ -17,7 +17,6 @@ import yaml
 
 from recurringjob import KIND
 from recurringjob.core.jobs import NAME_LABEL
-from recurringjob.core.planner import plan
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339, to_utc
 from recurringjob.errors import UserError
 
@@ -105,6 +104,8 @@ def owned_jobs(rj: Mapping[str, Any], objects: list[dict[str, Any]]) -> list[dic
 
 
 def main(args: argparse.Namespace) -> int:
+    from recurringjob.core.planner import plan  # here: `recurringjob next` shares this module's readers
+
     now = parse_now(args.now)
     objects = load_objects(args.filename)
     rj = find_recurring_job(objects, args.filename, args.name)

@@ -34,6 +34,7 @@ from recurringjob.cli.plugin_format import (
     parse_time,
     scheduled_time_of,
     table,
+    with_fire_times,
 )
 from recurringjob.cli.plugin_requests import (
     check_request_id,
@@ -105,16 +106,18 @@ def cmd_next(client: Client, args: argparse.Namespace, now: datetime) -> str:
         lines.append(f"excluding: {described(stream.excludes)}")
     if stream.start or stream.end:
         lines.append(f"window: {spec.get('startTime') or 'any time'} .. {spec.get('endTime') or 'no end'}")
-    if spec.get("jitterSeconds"):
-        lines.append(f"nominal times: each fires up to {human_duration(float(spec['jitterSeconds']))} later "
-                     "(jitter; describe shows the fire times the operator computed)")
+    upcoming = with_fire_times(rj, times)
+    if any(fire != nominal for nominal, fire in upcoming):
+        lines.append(f"with jitter (up to {human_duration(float(spec['jitterSeconds']))}, fixed by the uid): "
+                     "nominal time, then when it fires")
     cursor = parse_time(status.get("nextScheduleTime"))
     if cursor is not None and cursor <= now:
         lines.append(f"pending: {local_time(cursor, now)} is due and not decided yet")
     first = stream.schedules[0]  # its zone is the second column
-    for t in times:
+    for t, fire in upcoming:
         there = t.astimezone(first.zone)
-        lines.append(f"  {local_time(t, now)}   [{there:%Y-%m-%d %H:%M:%S %Z} {first.time_zone}]")
+        line = f"  {local_time(t, now)}   [{there:%Y-%m-%d %H:%M:%S %Z} {first.time_zone}]"
+        lines.append(line + (f"   fires {local_time(fire, now)}" if fire != t else ""))
     if not times:
         ended = stream.end is not None and stream.end <= now
         lines.append("  none: " + ("past endTime" if ended else "no occurrence left"))

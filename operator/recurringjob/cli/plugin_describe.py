@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from recurringjob.cli.plugin_format import human_duration, local_time, parse_time, table
+from recurringjob.cli.plugin_format import human_duration, local_time, parse_time, table, with_fire_times
 from recurringjob.cli.plugin_requests import BACKFILLS, FINAL_STATES, REQUESTS, TRIGGERS, RjApi
 
 LABEL_WIDTH = 20
@@ -90,25 +90,6 @@ def _suspended(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         text += f" (Job {failed['jobName']} failed at {failed.get('failedAt') or '?'})"
     reason = condition.get("reason") if condition is not None and condition.get("status") == "True" else None
     return text + RESUME_HINTS.get(str(reason), "; kubectl recurringjob resume continues")
-
-
-def with_fire_times(rj: Mapping[str, Any], nominals: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """(nominal, fire time) for the RecurringJob's upcoming nominal times: with jitterSeconds the
-    operator fires each at core.jitter.fire_time (uid and nominal time decide it, bounded by the next
-    occurrence), so the client computes the same instants."""
-    from recurringjob.core.jitter import fire_time
-    from recurringjob.core.occurrences import occurrence_stream
-
-    spec, uid = rj.get("spec") or {}, (rj.get("metadata") or {}).get("uid")
-    jitter = spec.get("jitterSeconds")
-    if not isinstance(jitter, int) or jitter <= 0 or not uid or not nominals:
-        return [(t, t) for t in nominals]
-    try:
-        after_last = occurrence_stream(rj).occurrences(nominals[-1], datetime.max.replace(tzinfo=UTC), 1)
-    except ValueError:
-        after_last = []
-    following: list[datetime | None] = [*nominals[1:], after_last[0] if after_last else None]
-    return [(t, fire_time(str(uid), t, nxt, jitter)) for t, nxt in zip(nominals, following, strict=True)]
 
 
 def _times_section(title: str, pairs: Sequence[tuple[datetime, datetime]], now: datetime, empty: str

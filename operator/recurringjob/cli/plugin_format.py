@@ -86,3 +86,22 @@ def scheduled_time_of(job: Mapping[str, Any], rj_name: str) -> datetime | None:
     meta = job.get("metadata") or {}
     annotated = parse_time((meta.get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION))
     return annotated or scheduled_time_from_name(rj_name, str(meta.get("name", "")))
+
+
+def with_fire_times(rj: Mapping[str, Any], nominals: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """(nominal, fire time) for the RecurringJob's upcoming nominal times: with jitterSeconds the
+    operator fires each at core.jitter.fire_time (uid and nominal time decide it, bounded by the next
+    occurrence), so the client computes the same instants."""
+    from recurringjob.core.jitter import fire_time
+    from recurringjob.core.occurrences import occurrence_stream
+
+    spec, uid = rj.get("spec") or {}, (rj.get("metadata") or {}).get("uid")
+    jitter = spec.get("jitterSeconds")
+    if not isinstance(jitter, int) or jitter <= 0 or not uid or not nominals:
+        return [(t, t) for t in nominals]
+    try:
+        after_last = occurrence_stream(rj).occurrences(nominals[-1], datetime.max.replace(tzinfo=UTC), 1)
+    except ValueError:
+        after_last = []
+    following: list[datetime | None] = [*nominals[1:], after_last[0] if after_last else None]
+    return [(t, fire_time(str(uid), t, nxt, jitter)) for t, nxt in zip(nominals, following, strict=True)]
