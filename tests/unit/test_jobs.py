@@ -47,7 +47,8 @@ def test_build_job() -> None:
     assert job["metadata"]["namespace"] == "ops"
     assert job["metadata"]["labels"] == {"team": "db", "recurringjob.dev/name": "backup"}
     assert job["metadata"]["annotations"] == {
-        "note": "x", "recurringjob.dev/scheduled-time": "2024-03-10T07:00:00Z"}
+        "note": "x", "recurringjob.dev/scheduled-time": "2024-03-10T07:00:00Z",
+        "recurringjob.dev/fire-time": "2024-03-10T07:00:00Z", "recurringjob.dev/trigger-kind": "schedule"}
     assert job["metadata"]["ownerReferences"] == [{
         "apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob", "name": "backup", "uid": "u-1",
         "controller": True, "blockOwnerDeletion": True}]

@@ -9,15 +9,20 @@ same cursor, so one occurrence is launched at most once.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from recurringjob.core.cron import Schedule, ScheduleError, cached_schedule
+from recurringjob.core import buffering
+from recurringjob.core.cron import ScheduleError
 from recurringjob.core.cron_key import canonical_schedule_key
+from recurringjob.core.history import book_runs, failure_suspension, next_schedule_times, record_run
+from recurringjob.core.jitter import fire_time
 from recurringjob.core.jobs import build_job, job_name
 from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS
+from recurringjob.core.occurrences import Occurrences, build_stream, spec_stream
 from recurringjob.core.planner_status import (
     REJECTED_REASON,
     Bookkeeping,
@@ -30,6 +35,15 @@ from recurringjob.core.planner_status import (
     read_spec,
     set_condition,
 )
+from recurringjob.core.requests import (
+    RequestContext,
+    RequestLaunch,
+    backfill_covering,
+    pending_work,
+    plan_requests,
+    trigger_jobs,
+)
+from recurringjob.core.spec import BUFFER_POLICIES
 from recurringjob.core.timeutil import format_rfc3339, to_utc, truncate_to_second
 
 TOO_MANY_MISSED = 100  # CronJob's threshold for the TooManyMissedTimes warning
@@ -56,6 +70,9 @@ class Decision:
     recreate: tuple[dict[str, Any], ...] = ()
     prune: tuple[str, ...] = ()
     release: tuple[str, ...] = ()  # Jobs whose occurrence-lock finalizer may be removed now
+    kind: str = "schedule"  # what launches `job`: schedule | trigger | backfill
+    request_id: str | None = None  # the trigger/backfill request, for kind trigger/backfill
+    fire_time: datetime | None = None  # when `job` was due: scheduled_time + jitter
 
     def to_json(self) -> dict[str, Any]:
         """The `recurringjob plan` output."""
@@ -67,6 +84,9 @@ class Decision:
             "requeueAfterSeconds": self.requeue_after,
             "deleteActive": list(self.delete_active),
             "releaseLocks": list(self.release),
+            "kind": self.kind,
+            "requestId": self.request_id,
+            "fireTime": format_rfc3339(self.fire_time) if self.fire_time else None,
             "missed": self.missed,
             "warnings": list(self.warnings),
             "reason": self.reason,
@@ -88,14 +108,29 @@ def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime
         )
 
 
+def _observed_entries(observed: str) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]]]:
+    """The schedules and exclusions a `status.observedSchedule` string records (Spec.observed_schedule)."""
+    schedules: list[tuple[str, str | None]] = []
+    excludes: list[tuple[str, str | None]] = []
+    for line in observed.split("\n"):
+        target = excludes if line.startswith("!") else schedules
+        schedule, _, zone = line.removeprefix("!").rpartition("|")
+        target.append((schedule, zone or None))
+    return schedules, excludes
+
+
 def _same_stream(observed: Any, spec: Spec) -> bool:
-    """True when the recorded schedule and the spec's are spellings of one occurrence stream
+    """True when the recorded schedules and the spec's are spellings of one occurrence stream
     (whitespace, `*/10` vs `0/10`, `UTC` vs `Etc/UTC`, ...): such an edit must change nothing."""
     if not isinstance(observed, str) or not observed:
         return False
-    old_schedule, _, old_zone = observed.rpartition("|")
-    return canonical_schedule_key(old_schedule, old_zone or None) == canonical_schedule_key(
-        spec.schedule, spec.time_zone)
+    old_schedules, old_excludes = _observed_entries(observed)
+
+    def keys(entries: Sequence[tuple[str, str | None]]) -> list[str]:
+        return sorted(canonical_schedule_key(s, z) for s, z in entries)
+
+    old = (keys(old_schedules), keys(old_excludes))
+    return old == (keys(spec.stream_schedules), keys(spec.exclude_schedules))
 
 
 def _fmt(t: datetime) -> str:
@@ -127,6 +162,10 @@ class _Planner:
             self.status["observedGeneration"] = self.generation
         self.warnings: list[str] = []
         self.missed = 0
+        self.uid = str(self.metadata.get("uid", ""))
+        self.stream: Occurrences | None = None
+        self.jitter = 0
+        self.triggers = trigger_jobs(self.old_status)  # Job name -> (nominal time, request id)
 
     # -- entry -----------------------------------------------------------------------------------
 
@@ -137,36 +176,195 @@ class _Planner:
             self._apply_bookkeeping(bookkeep(self.rj, self.old_status, self.jobs, self.now, None,
                                              self.max_request_seconds))
             return self._not_ready("InvalidSpec", str(exc))
-        book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec, self.max_request_seconds)
+        book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec, self.max_request_seconds,
+                        request_jobs={name: t for name, (t, _) in self.triggers.items()})
         self._apply_bookkeeping(book)
         try:
-            schedule = cached_schedule(spec.schedule, spec.time_zone)
+            stream = spec_stream(spec)
         except ScheduleError as exc:
             return self._not_ready(exc.reason, exc.message, book)
-        schedule, cursor, edited = self._anchor(spec, schedule)
+        stream, cursor, edited = self._anchor(spec, stream)
+        self.stream, self.jitter = stream, spec.jitter_seconds
+        if spec.jitter_seconds:
+            interval = stream.shortest_interval(cursor - _ONE_SECOND if cursor else self.now_s)
+            if interval is not None and spec.jitter_seconds >= interval:
+                return self._not_ready("InvalidSpec", f"spec.jitterSeconds ({spec.jitter_seconds}) must be "
+                                       f"smaller than the schedule's shortest interval ({interval:g}s)", book)
+        owned = owned_jobs(self.rj, self.jobs)
+        book_runs(self.status, owned, [ref["name"] for ref in book.active])
+        failure_suspension(self.status, spec, self.old_status, owned)
+        cursor = self._limits(spec, stream, cursor)
         rejected = self._rejection()
-        self._set_conditions(spec, keep_ready=rejected is not None)
+        stopped = self._stopped(spec, cursor)
+        self._set_conditions(spec, stopped, keep_ready=rejected is not None)
+        self._set_cursor(stream, cursor, stopped is not None)
         if rejected is not None and not spec.suspend and self.now < rejected:
-            self.status["nextScheduleTime"] = _fmt(cursor)
             return self._decision("wait", book, cursor, self._seconds_until(rejected),
                                   "The API rejected this RecurringJob's Job; trying again at "
                                   f"{_fmt(rejected)} (or at once when the spec changes).")
-        if spec.suspend:
-            due = schedule.count(cursor - _ONE_SECOND, self.now, MISSED_COUNT_CAP)
+        if stopped is None and cursor is not None:
+            decision = self._buffered_step(spec, cursor, book)
+            if decision is None and self._fire(cursor) <= self.now:
+                decision = self._due(spec, stream, cursor, book)
+            if decision is not None:
+                if self._requests_waiting(spec):
+                    decision = dataclasses.replace(decision, requeue_after=0.0)
+                return decision
+        launch = self._requests(spec, stream, cursor, book, owned)
+        if launch is not None:
+            return launch
+        return self._wait(spec, stream, cursor, stopped, edited, book)
+
+    def _wait(self, spec: Spec, stream: Occurrences, cursor: datetime | None, stopped: tuple[str, str] | None,
+              edited: bool, book: Bookkeeping) -> Decision:
+        if spec.suspend and cursor is not None:
+            due = stream.count(cursor - _ONE_SECOND, self.now, MISSED_COUNT_CAP)
             pending = (f" {due} occurrence(s) came due since; catchUp {spec.catch_up} applies on resume."
                        if due else "")
+            note = f" Reason: {spec.suspend_reason}." if spec.suspend_reason else ""
+            return self._decision("wait", book, cursor, None,
+                                  f"Suspended (spec.suspend is true).{note}{pending}")
+        if stopped is not None or cursor is None:
+            reason, message = stopped or ("EndTimeReached", "no further occurrence")
+            return self._decision("wait", book, cursor, None,
+                                  f"Not launching scheduled occurrences ({reason}): {message.rstrip('.')}.")
+        fire = self._fire(cursor)
+        why = "The schedule was edited; it takes effect from now. " if edited else ""
+        jittered = f" (fires at {_fmt(fire)}: jitter)" if fire != cursor else ""
+        return self._decision("wait", book, cursor, self._seconds_until(fire),
+                              f"{why}Nothing is due; the next occurrence is {_fmt(cursor)}{jittered}.")
+
+    # -- issue 9: limits, suspension, buffering, requests --------------------------------------------
+
+    def _fire(self, t: datetime) -> datetime:
+        """When occurrence t launches: t plus its deterministic jitter (bounded by the next one)."""
+        if not self.jitter or self.stream is None:
+            return t
+        return fire_time(self.uid, t, self.stream.next_after(t), self.jitter)
+
+    def _limits(self, spec: Spec, stream: Occurrences, cursor: datetime | None) -> datetime | None:
+        """maxRuns bookkeeping: a new maxRuns restarts status.remainingRuns; after an exhausted budget
+        the cursor restarts at now, so raising maxRuns never fires a past occurrence."""
+        if spec.max_runs is None:
+            self.status.pop("remainingRuns", None)
+            self.status.pop("observedMaxRuns", None)
+            return cursor
+        if self.status.get("observedMaxRuns") != spec.max_runs:
+            exhausted = "observedMaxRuns" in self.status and _counter(self.status.get("remainingRuns")) == 0
+            self.status["observedMaxRuns"] = spec.max_runs
+            self.status["remainingRuns"] = spec.max_runs
+            if exhausted and cursor is not None and cursor <= self.now_s:
+                cursor = stream.next_after(self.now_s)
+        return cursor
+
+    def _stopped(self, spec: Spec, cursor: datetime | None) -> tuple[str, str] | None:
+        """Why scheduled occurrences do not launch now (reason, message), or None."""
+        if spec.suspend:
+            return "Suspended", spec.suspend_reason or "spec.suspend is true"
+        failure = self.status.get("suspendedOnFailure")
+        if isinstance(failure, Mapping):
+            job, failed_at = failure.get("jobName"), failure.get("failedAt")
+            return "SuspendedOnFailure", (f"Job {job} failed at {failed_at}; "
+                                          f"run 'kubectl recurringjob resume {self.name}' to continue")
+        if spec.max_runs is not None and _counter(self.status.get("remainingRuns")) == 0:
+            return "MaxRunsReached", (f"maxRuns ({spec.max_runs}) scheduled Jobs were launched; "
+                                      "raise spec.maxRuns to continue")
+        if cursor is None:
+            end = f" after spec.endTime ({_fmt(spec.end_time)})" if spec.end_time else ""
+            return "EndTimeReached", f"the schedule has no further occurrence{end}"
+        return None
+
+    def _set_cursor(self, stream: Occurrences, cursor: datetime | None, stopped: bool) -> None:
+        if cursor is None:
+            self.status.pop("nextScheduleTime", None)
+        else:
             self.status["nextScheduleTime"] = _fmt(cursor)
-            return self._decision("wait", book, cursor, None, f"Suspended (spec.suspend is true).{pending}")
-        if cursor > self.now:
-            self.status["nextScheduleTime"] = _fmt(cursor)
-            why = "The schedule was edited; it takes effect from now. " if edited else ""
-            return self._decision("wait", book, cursor, self._seconds_until(cursor),
-                                  f"{why}Nothing is due; the next occurrence is {_fmt(cursor)}.")
-        return self._due(spec, schedule, cursor, book)
+        previous = self.status.get("nextScheduleTimes")
+        self.status["nextScheduleTimes"] = [] if stopped else next_schedule_times(stream, cursor, previous)
+
+    def _running(self, book: Bookkeeping) -> list[str]:
+        return [ref["name"] for ref in book.active] + book.running_unlisted + book.stopping
+
+    def _claim_scheduled(self, book: Bookkeeping, t: datetime) -> tuple[str, datetime]:
+        """The status part of launching scheduled occurrence t: active, lastScheduleTime,
+        remainingRuns, recentRuns. Returns its Job name and fire time."""
+        name = job_name(self.name, t)
+        if all(ref.get("name") != name for ref in book.active):
+            book.active.append(job_ref(name, self.namespace))
+        self.status["active"] = book.active
+        previous = parse_time(self.status.get("lastScheduleTime"))
+        self.status["lastScheduleTime"] = _fmt(max(filter(None, [previous, t])))
+        if "remainingRuns" in self.status:
+            self.status["remainingRuns"] = max(0, _counter(self.status.get("remainingRuns")) - 1)
+        fire = self._fire(t)
+        record_run(self.status, scheduled=t, fire=fire, job_name=name, kind="schedule", outcome="Running",
+                   now=self.now)
+        return name, fire
+
+    def _buffered_step(self, spec: Spec, cursor: datetime, book: Bookkeeping) -> Decision | None:
+        """Start the oldest buffered occurrence once nothing runs."""
+        if self._running(book) or not buffering.buffered(self.status):
+            return None
+        t = buffering.take_oldest(self.status)
+        assert t is not None
+        name, fire = self._claim_scheduled(book, t)
+        return self._decision("launch", book, cursor, 0.0, f"Launching the buffered occurrence at {_fmt(t)}.",
+                              scheduled=t, job_name_=name, job=build_job(self.rj, t, fire_time=fire),
+                              fire=fire)
+
+    def _replace_running(self, book: Bookkeeping, running: list[str]) -> tuple[str, ...]:
+        """Replace: the claim records what must be deleted, so a crash before the DELETE is
+        completed by recovery instead of leaving two Jobs running side by side."""
+        book.pending_deletions = sorted(set(book.pending_deletions) | set(running))
+        self.status["pendingDeletions"] = book.pending_deletions
+        # superseded claims whose Job was never created are given up, not recreated
+        self._count_missed(len(book.recreate))
+        book.recreate, book.recreate_names = [], []
+        book.active = []
+        return tuple(book.pending_deletions)
+
+    def _requests_waiting(self, spec: Spec) -> bool:
+        recorded = self.status.get("requests")
+        entries = [e for e in recorded if isinstance(e, Mapping)] if isinstance(recorded, list) else []
+        known = {e.get("id") for e in entries}
+        ids = [t.id for t in spec.triggers] + [b.id for b in spec.backfills]
+        new = any(request_id not in known for request_id in ids)
+        return new or pending_work([dict(e) for e in entries])
+
+    def _requests(self, spec: Spec, stream: Occurrences, cursor: datetime | None, book: Bookkeeping,
+                  owned: Mapping[str, Mapping[str, Any]]) -> Decision | None:
+        if not spec.triggers and not spec.backfills and not self.status.get("requests"):
+            return None
+        ctx = RequestContext(self.rj, spec, stream, cursor, self.now_s, owned,
+                             [ref["name"] for ref in book.active], self._running(book))
+        launch = plan_requests(ctx, self.status)
+        self.status["requests"] = ctx.requests
+        self.warnings.extend(ctx.warnings)
+        return self._request_launch(launch, book, cursor) if launch is not None else None
+
+    def _request_launch(self, launch: RequestLaunch, book: Bookkeeping,
+                        cursor: datetime | None) -> Decision:
+        running = self._running(book)
+        replace = launch.overlap_policy == "Replace" and bool(running)
+        delete_active = self._replace_running(book, running) if replace else ()
+        if all(ref.get("name") != launch.name for ref in book.active):
+            book.active.append(job_ref(launch.name, self.namespace))
+        self.status["active"] = book.active
+        fire = launch.nominal if launch.kind == "trigger" else None  # a backfilled time is late by design
+        record_run(self.status, scheduled=launch.nominal, fire=fire, job_name=launch.name, kind=launch.kind,
+                   outcome="Running", now=self.now, request_id=launch.request_id)
+        replaced = f" Replacing {', '.join(delete_active)}." if delete_active else ""
+        what = ("run-now request" if launch.kind == "trigger"
+                else f"backfill of {_fmt(launch.nominal)} for request")
+        return self._decision("launch", book, cursor, 0.0,
+                              f"Launching the {what} {launch.request_id}.{replaced}",
+                              scheduled=launch.nominal, job_name_=launch.name, job=launch.job,
+                              delete_active=delete_active, kind=launch.kind, request_id=launch.request_id,
+                              fire=launch.nominal)
 
     # -- anchoring: where the schedule starts counting --------------------------------------------
 
-    def _anchor(self, spec: Spec, schedule: Schedule) -> tuple[Schedule, datetime, bool]:
+    def _anchor(self, spec: Spec, schedule: Occurrences) -> tuple[Occurrences, datetime | None, bool]:
         """The schedule anchored at status.scheduleFrom and the cursor. First sight anchors at
         creation; a schedule/timeZone edit anchors at now, so an edit never fires a past time."""
         created = parse_time(self.metadata.get("creationTimestamp")) or self.now_s
@@ -199,9 +397,8 @@ class _Planner:
         anchor = parse_time(self.status.get("scheduleFrom"))
         if cursor is None or cursor > self.now_s or not isinstance(observed, str) or not observed:
             return
-        old_schedule, _, old_zone = observed.rpartition("|")
         try:
-            old = cached_schedule(old_schedule, old_zone or None)
+            old = build_stream(*_observed_entries(observed))
         except ScheduleError:
             return
         old = old.with_anchor(anchor) if anchor is not None else old
@@ -209,28 +406,40 @@ class _Planner:
 
     # -- the due path: catch-up policy, deadline, concurrency ----------------------------------
 
-    def _due(self, spec: Spec, schedule: Schedule, cursor: datetime, book: Bookkeeping) -> Decision:
+    def _due(self, spec: Spec, schedule: Occurrences, cursor: datetime, book: Bookkeeping) -> Decision | None:
+        """Called when the cursor's fire time has come. Deadlines and catchUp None's tolerance
+        count from fire times (nominal + jitter)."""
         before_cursor = cursor - _ONE_SECOND  # occurrences in [cursor, now] = (cursor - 1s, now]
         latest = schedule.latest_at_or_before(self.now_s, before_cursor)
+        if latest is not None and self._fire(latest) > self.now:
+            # jittered and not yet fired: the one before it is the latest due (fire times increase)
+            latest = schedule.latest_at_or_before(latest - _ONE_SECOND, before_cursor)
         if latest is None:  # the stored cursor was not an occurrence: nothing is really due
-            cursor = schedule.next_after(self.now_s)
-            self.status["nextScheduleTime"] = _fmt(cursor)
-            return self._decision("wait", book, cursor, self._seconds_until(cursor),
-                                  f"Nothing is due; the next occurrence is {_fmt(cursor)}.")
+            following = schedule.next_after(self.now_s)
+            if following is None:
+                return None
+            self.status["nextScheduleTime"] = _fmt(following)
+            return self._decision("wait", book, following, self._seconds_until(self._fire(following)),
+                                  f"Nothing is due; the next occurrence is {_fmt(following)}.")
+        due_until = latest
         deadline = spec.starting_deadline_seconds
         earliest_allowed = self.now_s - timedelta(seconds=deadline) if deadline is not None else None
         target: datetime | None
         if spec.catch_up == "All":
             # the oldest of the newest maxCatchUp due occurrences; older ones are missed
-            target = schedule.nth_latest_at_or_before(self.now_s, spec.max_catch_up, before_cursor)
-            if target is not None and earliest_allowed is not None and target < earliest_allowed:
-                first_allowed = schedule.next_after(earliest_allowed - _ONE_SECOND)
-                target = first_allowed if first_allowed <= self.now_s else None
+            target = schedule.nth_latest_at_or_before(due_until, spec.max_catch_up, before_cursor)
+            if target is not None and earliest_allowed is not None and self._fire(target) < earliest_allowed:
+                jitter = timedelta(seconds=self.jitter)
+                first_allowed = schedule.next_after(earliest_allowed - _ONE_SECOND - jitter)
+                while first_allowed is not None and self._fire(first_allowed) < earliest_allowed:
+                    first_allowed = schedule.next_after(first_allowed)
+                target = first_allowed if first_allowed is not None and first_allowed <= due_until else None
         elif spec.catch_up == "None":
             tolerance = min(_TOLERANCE, deadline if deadline is not None else _TOLERANCE)
-            target = latest if (self.now_s - latest).total_seconds() <= tolerance else None
+            target = latest if (self.now_s - self._fire(latest)).total_seconds() <= tolerance else None
         else:
-            target = None if earliest_allowed is not None and latest < earliest_allowed else latest
+            late = earliest_allowed is not None and self._fire(latest) < earliest_allowed
+            target = None if late else latest
         given_up_until = target if target is not None else latest + _ONE_SECOND
         older = schedule.count(before_cursor, given_up_until - _ONE_SECOND, MISSED_COUNT_CAP)
         self.missed += older
@@ -245,51 +454,62 @@ class _Planner:
         missed_note = self._missed_note(older if target is not None else older - 1)
         if target is None:
             next_cursor = schedule.next_after(latest)
-            self.status["nextScheduleTime"] = _fmt(next_cursor)
+            self._set_cursor(schedule, next_cursor, False)
+            self._record_unlaunched(latest, "Missed")
             why = (f"catchUp None runs an occurrence only within {ON_TIME_TOLERANCE_SECONDS}s (or "
                    "startingDeadlineSeconds, if smaller) of its time" if spec.catch_up == "None"
                    else f"it is more than startingDeadlineSeconds ({deadline}s) late")
-            return self._decision("skip", book, next_cursor, self._seconds_until(next_cursor),
+            return self._decision("skip", book, next_cursor, self._requeue(next_cursor),
                                   f"Missed the occurrence at {_fmt(latest)}: {why}.{missed_note}",
                                   scheduled=latest)
         return self._run(spec, schedule, target, book, missed_note)
 
     def _run(
-        self, spec: Spec, schedule: Schedule, target: datetime, book: Bookkeeping, missed_note: str
+        self, spec: Spec, schedule: Occurrences, target: datetime, book: Bookkeeping, missed_note: str
     ) -> Decision:
         next_cursor = schedule.next_after(target)
-        self.status["nextScheduleTime"] = _fmt(next_cursor)
+        self._set_cursor(schedule, next_cursor, False)
+        requeue = self._requeue(next_cursor)
         running = [ref["name"] for ref in book.active] + book.running_unlisted
         # a Job being deleted keeps running until it is gone (its pods may outlive the request)
-        if spec.concurrency_policy == "Forbid" and (running or book.stopping):
-            running = running + book.stopping
+        busy = sorted(running + book.stopping)
+        if spec.concurrency_policy in BUFFER_POLICIES and busy:
+            if buffering.add(self.status, spec, target):
+                return self._decision(
+                    "wait", book, next_cursor, requeue,
+                    f"Buffered the occurrence at {_fmt(target)}: {', '.join(busy)} is still running "
+                    f"(concurrencyPolicy {spec.concurrency_policy}).{missed_note}", scheduled=target)
             self.status["skippedOccurrences"] = _counter(self.status.get("skippedOccurrences")) + 1
+            self._record_unlaunched(target, "Skipped")
             return self._decision(
-                "skip", book, next_cursor, self._seconds_until(next_cursor),
+                "skip", book, next_cursor, requeue,
+                f"Skipped the occurrence at {_fmt(target)}: the buffer is full (concurrencyPolicy "
+                f"{spec.concurrency_policy}, {buffering.capacity(spec)} waiting).{missed_note}",
+                scheduled=target)
+        if spec.concurrency_policy == "Forbid" and busy:
+            self.status["skippedOccurrences"] = _counter(self.status.get("skippedOccurrences")) + 1
+            self._record_unlaunched(target, "Skipped")
+            return self._decision(
+                "skip", book, next_cursor, requeue,
                 f"Skipped the occurrence at {_fmt(target)}: concurrencyPolicy is Forbid and "
-                f"{', '.join(sorted(running))} is still running.{missed_note}", scheduled=target)
+                f"{', '.join(busy)} is still running.{missed_note}", scheduled=target)
         delete_active: tuple[str, ...] = ()
         if spec.concurrency_policy == "Replace" and running:
-            # the claim records what must be deleted, so a crash before the DELETE is completed by
-            # recovery instead of leaving two Jobs running side by side
-            book.pending_deletions = sorted(set(book.pending_deletions) | set(running))
-            self.status["pendingDeletions"] = book.pending_deletions
-            delete_active = tuple(book.pending_deletions)
-            # superseded claims whose Job was never created are given up, not recreated
-            self._count_missed(len(book.recreate))
-            book.recreate = []
-            book.active = []
-        name = job_name(self.name, target)
-        if all(ref.get("name") != name for ref in book.active):
-            book.active.append(job_ref(name, self.namespace))
-        self.status["active"] = book.active
-        previous = parse_time(self.status.get("lastScheduleTime"))
-        self.status["lastScheduleTime"] = _fmt(max(filter(None, [previous, target])))
+            delete_active = self._replace_running(book, running)
+        name, fire = self._claim_scheduled(book, target)
         replaced = f" Replacing {', '.join(delete_active)}." if delete_active else ""
         return self._decision(
-            "launch", book, next_cursor, self._seconds_until(next_cursor),
+            "launch", book, next_cursor, requeue,
             f"Launching the occurrence at {_fmt(target)}.{replaced}{missed_note}",
-            scheduled=target, job_name_=name, job=build_job(self.rj, target), delete_active=delete_active)
+            scheduled=target, job_name_=name, job=build_job(self.rj, target, fire_time=fire),
+            delete_active=delete_active, fire=fire)
+
+    def _record_unlaunched(self, t: datetime, outcome: str) -> None:
+        record_run(self.status, scheduled=t, fire=None, job_name=None, kind="schedule", outcome=outcome,
+                   now=self.now)
+
+    def _requeue(self, cursor: datetime | None) -> float | None:
+        return self._seconds_until(self._fire(cursor)) if cursor is not None else None
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -334,14 +554,16 @@ class _Planner:
                 return None  # a Job was accepted since: the rejection is over
         return since + timedelta(seconds=REJECTED_RETRY_SECONDS)
 
-    def _set_conditions(self, spec: Spec, keep_ready: bool = False) -> None:
+    def _set_conditions(self, spec: Spec, stopped: tuple[str, str] | None, keep_ready: bool = False) -> None:
+        """Suspended=True whenever scheduled occurrences do not launch (spec.suspend, a failure,
+        maxRuns, endTime); its reason says which. Requests run either way."""
         conditions = self._conditions()
         if not keep_ready:
             conditions = set_condition(conditions, "Ready", True, "Scheduled",
                                        "The schedule and spec are valid.", self.now_s, self.generation)
-        suspended = ("Suspended", "spec.suspend is true") if spec.suspend else ("Active", "not suspended")
-        self.status["conditions"] = set_condition(conditions, "Suspended", spec.suspend, suspended[0],
-                                                  suspended[1], self.now_s, self.generation)
+        reason, message = stopped or ("Active", "not suspended")
+        self.status["conditions"] = set_condition(conditions, "Suspended", stopped is not None, reason,
+                                                  message, self.now_s, self.generation)
 
     def _conditions(self) -> list[dict[str, Any]]:
         conditions = self.status.get("conditions")
@@ -359,7 +581,17 @@ class _Planner:
         # (observedSchedule "" never equals a spec), so it does not replay the invalid period.
         self.status["observedSchedule"] = ""
         self.status.pop("nextScheduleTime", None)
+        self.status["nextScheduleTimes"] = []
         return self._decision("wait", book, None, None, f"Not scheduling: {message.rstrip('.')}.")
+
+    def _rebuild(self, t: datetime, name: str) -> dict[str, Any]:
+        """The manifest of a claimed Job that was never created, as its claim built it."""
+        if name in self.triggers:
+            return build_job(self.rj, t, kind="trigger", request_id=self.triggers[name][1])
+        backfill = backfill_covering(self.old_status, t)
+        if backfill is not None:
+            return build_job(self.rj, t, kind="backfill", request_id=backfill)
+        return build_job(self.rj, t, fire_time=self._fire(t))
 
     def _seconds_until(self, t: datetime) -> float:
         return max(0.0, (t - self.now).total_seconds())
@@ -376,10 +608,14 @@ class _Planner:
         job_name_: str | None = None,
         job: dict[str, Any] | None = None,
         delete_active: tuple[str, ...] = (),
+        kind: str = "schedule",
+        request_id: str | None = None,
+        fire: datetime | None = None,
     ) -> Decision:
         if self.missed:
             self.status["missedOccurrences"] = _counter(self.status.get("missedOccurrences")) + self.missed
-        recreate = tuple(build_job(self.rj, t) for t in book.recreate) if book else ()
+        recreate = tuple(self._rebuild(t, name) for t, name in zip(book.recreate, book.recreate_names,
+                                                                     strict=True)) if book else ()
         if recreate:
             reason += f" Recreating {len(recreate)} claimed Job(s) that were never created."
         if book and book.pending_deletions:
@@ -404,6 +640,9 @@ class _Planner:
             recreate=recreate,
             prune=tuple(book.prune) if book else (),
             release=tuple(book.release) if book else (),
+            kind=kind,
+            request_id=request_id,
+            fire_time=fire,
         )
         # self.status is this planner's own deep copy (made in __init__), so it is handed out as is
         return decision

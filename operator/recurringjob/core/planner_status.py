@@ -266,6 +266,13 @@ def book_rejection(status: Mapping[str, Any], job_name: str, message: str, now: 
     kept = [ref for ref in active if not (isinstance(ref, Mapping) and ref.get("name") == job_name)] \
         if isinstance(active, list) else []
     new["active"] = kept
+    runs = status.get("recentRuns")
+    if isinstance(runs, list):  # its recent-run entry ends here, so the next plan has nothing to book
+        def rejected(run: Any) -> bool:
+            entry = (run.get("jobName"), run.get("outcome")) if isinstance(run, Mapping) else None
+            return entry == (job_name, "Running")
+
+        new["recentRuns"] = [dict(r, outcome="Rejected") if rejected(r) else r for r in runs]
     missed = status.get("missedOccurrences")
     new["missedOccurrences"] = (missed if isinstance(missed, int) and missed >= 0 else 0) + 1
     conditions = status.get("conditions")

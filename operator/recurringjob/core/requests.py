@@ -31,8 +31,8 @@ __all__ = [
     "backfill_limit_message",
     "count_backfill",
     "plan_requests",
-    "request_job_times",
     "trigger_job_name",
+    "trigger_jobs",
 ]
 
 BACKFILL_LIMIT = 1000  # occurrences per backfill request (Temporal caps backfillers, CronJob has none)
@@ -78,13 +78,14 @@ class RequestContext:
     notes: list[str] = field(default_factory=list)
 
 
-def request_job_times(status: Mapping[str, Any]) -> dict[str, datetime]:
-    """Trigger Job name -> nominal time, for recovering a claimed trigger whose Job is missing."""
+def trigger_jobs(status: Mapping[str, Any]) -> dict[str, tuple[datetime, str]]:
+    """Trigger Job name -> (nominal time, request id), for recovering a claimed trigger whose Job
+    is missing."""
     result = {}
     for entry in _entries(status.get("requests")):
         when = parse_time(entry.get("scheduledTime"))
         if entry.get("kind") == "trigger" and isinstance(entry.get("jobName"), str) and when is not None:
-            result[entry["jobName"]] = when
+            result[entry["jobName"]] = (when, entry["id"])
     return result
 
 
