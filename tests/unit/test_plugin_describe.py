@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from recurringjob.cli.plugin_describe import render_describe
+from recurringjob.cli.plugin_describe import render_describe, render_why
 from recurringjob.cli.plugin_format import human_duration
+from recurringjob.core.planner import Decision
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -208,3 +209,43 @@ def test_pending_requests_hide_final_ones_and_show_progress() -> None:
     ]
     assert section(render_describe(rj({"schedule": "0 * * * *"}), NOW), "Pending requests:") == [
         "Pending requests:", "  none"]
+
+
+# -- why --------------------------------------------------------------------------------------
+
+def test_why_explains_a_trigger_launch_with_jitterless_fire_time() -> None:
+    decision = Decision(action="launch", scheduled_time=NOW, job_name="backup-t-t1", kind="trigger",
+                        request_id="t1", fire_time=NOW, reason="Launching trigger t1.")
+    lines = render_why(rj({"schedule": "0 * * * *"}), decision, NOW).splitlines()
+    assert lines[:5] == ["backup: Launching trigger t1.", "  decision:       launch",
+                         "  for request:    trigger t1", "  occurrence:     2026-12-01 12:00:00 UTC (in 0s)",
+                         "  job:            backup-t-t1"]
+    assert not any(line.startswith("  fires at:") for line in lines)
+
+
+def test_why_shows_what_stops_or_holds_launches() -> None:
+    spec = {"schedule": "0 * * * *", "concurrencyPolicy": "BufferOne", "maxRuns": 5, "suspend": True,
+            "suspendReason": "db migration"}
+    status = {"remainingRuns": 2, "bufferedOccurrences": ["2026-12-01T11:00:00Z"],
+              "active": [{"name": "backup-1764583200"}],
+              "requests": [{"id": "t9", "kind": "trigger", "state": "Pending",
+                            "message": "waiting for backup-1764583200 to finish (BufferOne)"},
+                           {"id": "b1", "kind": "backfill", "state": "Running", "total": 8, "launched": 3},
+                           {"id": "old", "kind": "trigger", "state": "Done", "result": "succeeded"}],
+              "conditions": [{"type": "Suspended", "status": "True", "reason": "Suspended",
+                              "message": "db migration"}]}
+    decision = Decision(action="wait", scheduled_time=NOW, fire_time=NOW + timedelta(seconds=95),
+                        next_schedule_time=NOW + timedelta(hours=1), requeue_after=95.0,
+                        reason="Suspended: db migration.")
+    lines = render_why(rj(spec, status), decision, NOW).splitlines()
+    assert "  fires at:       2026-12-01 12:01:35 UTC (in 1m35s) (jitter)" in lines
+    assert ("  scheduled runs: stopped (yes, Suspended: db migration; kubectl recurringjob resume "
+            "continues); triggers and backfills still run") in lines
+    assert "  remaining runs: 2 of maxRuns 5" in lines
+    assert ("  buffered:       1, oldest 2026-12-01 11:00:00 UTC (1h ago) (BufferOne: starts when the "
+            "running Job ends)") in lines
+    requests = [line for line in lines if line.startswith("  request:")]
+    assert requests == [
+        "  request:        trigger t9 Pending: waiting for backup-1764583200 to finish (BufferOne)",
+        "  request:        backfill b1 Running 3/8"]
+    assert "  condition:      Suspended=True Suspended: db migration" in lines

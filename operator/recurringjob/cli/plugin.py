@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from recurringjob.cli.plugin_client import Client, PluginError
-from recurringjob.cli.plugin_describe import cmd_describe
+from recurringjob.cli.plugin_describe import cmd_describe, render_why
 from recurringjob.cli.plugin_format import (
     age,
     human_duration,
@@ -131,30 +131,7 @@ def cmd_why(client: Client, args: argparse.Namespace, now: datetime) -> str:
     decision = plan(rj, client.owned_jobs(rj), now)
     if args.output == "json":
         return json.dumps(decision.to_json(), indent=2)
-    status = rj.get("status") or {}
-    lines = [f"{args.name}: {decision.reason}", f"  decision:       {decision.action}"]
-    if decision.scheduled_time:
-        lines.append(f"  occurrence:     {local_time(decision.scheduled_time, now)}")
-    if decision.job_name:
-        lines.append(f"  job:            {decision.job_name}")
-    lines.append(f"  next schedule:  {local_time(decision.next_schedule_time, now)}")
-    if decision.requeue_after is not None:
-        lines.append(f"  re-plan in:     {human_duration(decision.requeue_after)}")
-    if decision.missed:
-        lines.append(f"  missed now:     {decision.missed}")
-    if decision.delete_active:
-        lines.append(f"  would delete:   {', '.join(decision.delete_active)} (concurrencyPolicy Replace)")
-    if decision.warnings:
-        lines.append(f"  warnings:       {', '.join(decision.warnings)}")
-    active = [a.get("name", "?") for a in status.get("active") or []]
-    lines.append(f"  active jobs:    {', '.join(active) if active else 'none'}")
-    lines.append(f"  last schedule:  {local_time(parse_time(status.get('lastScheduleTime')), now)}")
-    for cond in status.get("conditions") or []:
-        lines.append(f"  condition:      {cond.get('type')}={cond.get('status')} {cond.get('reason') or ''}"
-                     f"{': ' + cond['message'] if cond.get('message') else ''}".rstrip())
-    lines.append(f"  counters:       missed {status.get('missedOccurrences', 0)}, "
-                 f"skipped {status.get('skippedOccurrences', 0)}")
-    return "\n".join(lines)
+    return render_why(rj, decision, now)
 
 
 def cmd_history(client: Client, args: argparse.Namespace, now: datetime) -> str:

@@ -191,3 +191,53 @@ def render_describe(rj: Mapping[str, Any], now: datetime) -> str:
 
 def cmd_describe(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
     return render_describe(api.get_rj(args.name), now)
+
+
+def render_why(rj: Mapping[str, Any], decision: Any, now: datetime) -> str:
+    """`kubectl recurringjob why`: the planner's decision (core.planner.Decision) for the live object,
+    with what stops or holds launches: suspension and its reason, maxRuns, buffered occurrences,
+    requests in flight, conditions."""
+    name = (rj.get("metadata") or {}).get("name")
+    spec, status = rj.get("spec") or {}, rj.get("status") or {}
+    lines = [f"{name}: {decision.reason}", f"  decision:       {decision.action}"]
+    if decision.kind != "schedule":
+        lines.append(f"  for request:    {decision.kind} {decision.request_id}")
+    if decision.scheduled_time:
+        lines.append(f"  occurrence:     {local_time(decision.scheduled_time, now)}")
+    if decision.fire_time and decision.fire_time != decision.scheduled_time:
+        lines.append(f"  fires at:       {local_time(decision.fire_time, now)} (jitter)")
+    if decision.job_name:
+        lines.append(f"  job:            {decision.job_name}")
+    lines.append(f"  next schedule:  {local_time(decision.next_schedule_time, now)}")
+    if decision.requeue_after is not None:
+        lines.append(f"  re-plan in:     {human_duration(decision.requeue_after)}")
+    if decision.missed:
+        lines.append(f"  missed now:     {decision.missed}")
+    if decision.delete_active:
+        lines.append(f"  would delete:   {', '.join(decision.delete_active)} (concurrencyPolicy Replace)")
+    if decision.warnings:
+        lines.append(f"  warnings:       {', '.join(decision.warnings)}")
+    suspended = _suspended(spec, status)
+    if suspended != "no":
+        lines.append(f"  scheduled runs: stopped ({suspended}); triggers and backfills still run")
+    if spec.get("maxRuns") is not None:
+        lines.append(f"  remaining runs: {status.get('remainingRuns', '?')} of maxRuns {spec['maxRuns']}")
+    buffered = _times(status.get("bufferedOccurrences"))
+    if buffered:
+        lines.append(f"  buffered:       {len(buffered)}, oldest {local_time(buffered[0], now)} "
+                     f"({spec.get('concurrencyPolicy')}: starts when the running Job ends)")
+    for request in status.get(REQUESTS) or []:
+        if isinstance(request, Mapping) and request.get("state") not in FINAL_STATES:
+            progress = f" {_request_row('', {}, request)[3]}" if isinstance(request.get("total"), int) else ""
+            message = f": {request['message']}" if request.get("message") else ""
+            lines.append(f"  request:        {request.get('kind')} {request.get('id')} "
+                         f"{request.get('state')}{progress}{message}")
+    active = [str(a.get("name", "?")) for a in status.get("active") or [] if isinstance(a, Mapping)]
+    lines.append(f"  active jobs:    {', '.join(active) if active else 'none'}")
+    lines.append(f"  last schedule:  {local_time(parse_time(status.get('lastScheduleTime')), now)}")
+    for cond in status.get("conditions") or []:
+        lines.append(f"  condition:      {cond.get('type')}={cond.get('status')} {cond.get('reason') or ''}"
+                     f"{': ' + cond['message'] if cond.get('message') else ''}".rstrip())
+    lines.append(f"  counters:       missed {status.get('missedOccurrences', 0)}, "
+                 f"skipped {status.get('skippedOccurrences', 0)}")
+    return "\n".join(lines)
