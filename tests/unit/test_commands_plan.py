@@ -207,6 +207,7 @@ def test_crd_is_a_valid_structural_crd() -> None:
         "Schedule",
         "Time zone",
         "Suspend",
+        "Suspend reason",
         "Active",
         "Last schedule",
         "Next schedule",
