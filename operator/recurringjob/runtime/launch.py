@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 from recurringjob import GROUP, KIND, VERSION
-from recurringjob.core.jobs import OCCURRENCE_LOCK_FINALIZER, SCHEDULED_TIME_ANNOTATION
+from recurringjob.core.jobs import (
+    FIRE_TIME_ANNOTATION,
+    OCCURRENCE_LOCK_FINALIZER,
+    SCHEDULED_TIME_ANNOTATION,
+    TRIGGER_KIND_ANNOTATION,
+)
 from recurringjob.core.timeutil import format_rfc3339, parse_rfc3339
 from recurringjob.runtime.cache import Cache
 from recurringjob.runtime.claim import NotLeader, backoff_delay
@@ -75,7 +80,12 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _scheduled_time(job: Mapping[str, Any]) -> float | None:
-    value = (_meta(job).get("annotations") or {}).get(SCHEDULED_TIME_ANNOTATION)
+    """When the Job was due: its fire time (nominal + jitter), else its nominal time; None for a
+    backfilled occurrence (late by design, not launch lag)."""
+    annotations = _meta(job).get("annotations") or {}
+    if annotations.get(TRIGGER_KIND_ANNOTATION) == "backfill":
+        return None
+    value = annotations.get(FIRE_TIME_ANNOTATION) or annotations.get(SCHEDULED_TIME_ANNOTATION)
     try:
         return parse_rfc3339(value).timestamp() if value else None
     except ValueError:
