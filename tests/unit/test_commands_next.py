@@ -1,9 +1,11 @@
-"""`recurringjob next` with several schedules, exclusions and a window: from flags and from a file."""
+"""`recurringjob next` (and `plan`) with several schedules, exclusions, a window and jitter: from flags
+and from a file."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,3 +116,32 @@ def test_jitter_as_long_as_the_interval_is_refused(capsys: pytest.CaptureFixture
     code, _, err = run(["--schedule", "*/5 * * * *", "--jitter-seconds", "300", "--uid", "u"], capsys)
     assert code == 2
     assert "--jitter-seconds 300 must be smaller than the schedule's shortest interval (300 s)" in err
+
+
+def test_next_prints_the_fire_time_plan_waits_for(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`next` and the planner (through `plan`) compute the same jittered instant."""
+    path = tmp_path / "rj.yaml"
+    # created shortly before the first occurrence: nothing older to catch up
+    path.write_text(RJ.replace("  endTime:", "  jitterSeconds: 600\n  endTime:")
+                    .replace('creationTimestamp: "2026-01-01T00:00:00Z"',
+                             'uid: u-42, creationTimestamp: "2026-12-21T07:00:00Z"'))
+    code, out, _ = run(["-f", str(path), "-n", "1"], capsys)
+    assert code == 0
+    nominal, fire = out[0].split()[0], out[0].split("fires ")[1].split()[0]
+    assert nominal == "2026-12-21T08:00:00Z" and fire > nominal
+    assert main(["plan", "-f", str(path), "--now", nominal]) == 0
+    waiting = json.loads(capsys.readouterr().out)
+    assert waiting["action"] == "wait" and f"fires at {fire}" in waiting["reason"]
+    assert main(["plan", "-f", str(path), "--now", fire]) == 0
+    launching = json.loads(capsys.readouterr().out)
+    assert (launching["action"], launching["scheduledTime"], launching["fireTime"]) == \
+        ("launch", nominal, fire)
+
+
+def test_plan_launches_a_trigger_while_suspended(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rj.yaml"
+    path.write_text(RJ.replace("  endTime:", "  suspend: true\n  triggers: [{id: t1}]\n  endTime:"))
+    assert main(["plan", "-f", str(path), "--now", "2026-12-21T10:00:00Z"]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert (decision["action"], decision["kind"], decision["requestId"], decision["jobName"]) == \
+        ("launch", "trigger", "t1", "report-t-t1")
