@@ -142,18 +142,14 @@ def test_next_times_show_the_fire_time_jitter_gives_them(jitter: int) -> None:
     obj["metadata"] |= {"uid": "6f1c2a9e-0b7d-4c1e-9a51-3d2f8e7c4b10",
                         "creationTimestamp": "2026-01-01T00:00:00Z"}
     lines = section(render_describe(obj, NOW), "Next times (local):")
-    assert len(lines) == 3
-    for line, hour in zip(lines[1:], (13, 14), strict=True):
+    assert len(lines) == 4 and lines[1].split() == ["NOMINAL", "(LOCAL)", "FIRES", "(LOCAL)", "JITTER"]
+    for line, hour in zip(lines[2:], (13, 14), strict=True):
         nominal = datetime(2026, 12, 1, hour, tzinfo=UTC)
         delay = documented_jitter(obj["metadata"]["uid"], nominal, nominal + timedelta(hours=1), jitter)
-        assert 0 <= delay < 3600  # never past the next occurrence, even with jitterSeconds 3600
+        assert 0 < delay < 3600  # never past the next occurrence, even with jitterSeconds 3600
+        fire = nominal + timedelta(seconds=delay)
         assert line.startswith(f"  2026-12-01 {hour}:00:00 UTC")
-        if delay:
-            fire = nominal + timedelta(seconds=delay)
-            assert f"fires {fire:%Y-%m-%d %H:%M:%S} UTC" in line
-            assert f"(jitter {human_duration(delay)})" in line
-        else:
-            assert "fires" not in line
+        assert f"   {fire:%Y-%m-%d %H:%M:%S} UTC" in line and line.endswith(f"   {human_duration(delay)}")
 
 
 def test_without_a_uid_next_times_stay_nominal() -> None:

@@ -94,16 +94,15 @@ def _suspended(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
 
 def _times_section(title: str, pairs: Sequence[tuple[datetime, datetime]], now: datetime, empty: str
                    ) -> list[str]:
+    """One time per line; with jitter a table: the nominal time (names the Job) and when it fires."""
     lines = [f"{title}:"]
     if not pairs:
         return [*lines, f"  {empty}"]
-    for nominal, fire in pairs:
-        line = f"  {local_time(nominal, now)}"
-        if fire != nominal:
-            jitter = human_duration((fire - nominal).total_seconds())
-            line += f"   fires {local_time(fire, now)} (jitter {jitter})"
-        lines.append(line)
-    return lines
+    if all(fire == nominal for nominal, fire in pairs):
+        return [*lines, *(f"  {local_time(nominal, now)}" for nominal, _ in pairs)]
+    rows = [[local_time(nominal, now), local_time(fire, now),
+             human_duration((fire - nominal).total_seconds())] for nominal, fire in pairs]
+    return [*lines, *_indent(table(["NOMINAL (LOCAL)", "FIRES (LOCAL)", "JITTER"], rows))]
 
 
 def _times(values: Any) -> list[datetime]:
