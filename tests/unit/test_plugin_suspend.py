@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fake_plugin_api import FakeRjApi
 from recurringjob.cli import plugin
+from recurringjob.cli.plugin_client import PluginError
 from recurringjob.cli.plugin_suspend import resumed
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -81,3 +82,16 @@ def test_resume_retries_a_conflict_and_acknowledges_what_it_read_last() -> None:
                    "acknowledged the failure of Job backup-1764583200 at 2026-12-01T10:05:00Z)")
     assert api.objects["backup"]["spec"]["acknowledgedFailure"] == "backup-1764583200"
     assert [w[0] for w in api.writes()] == ["PUT", "PUT"]
+
+
+@pytest.mark.parametrize(("reason", "message"), [
+    ("MaxRunsReached", "maxRuns is reached: raise spec.maxRuns to continue"),
+    ("EndTimeReached", "endTime has passed: move spec.endTime to continue"),
+])
+def test_resume_says_what_it_cannot_lift(reason: str, message: str) -> None:
+    api = FakeRjApi()
+    api.add(rj({"conditions": [{"type": "Suspended", "status": "True", "reason": reason}]}))
+    with pytest.raises(PluginError) as caught:
+        run(api, "resume", "backup")
+    assert str(caught.value) == f"backup is not suspended: scheduled launches stopped because {message}"
+    assert api.writes() == []

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from recurringjob import GROUP
+from recurringjob.cli.plugin_client import PluginError
 from recurringjob.cli.plugin_requests import RjApi, update_rj
 
 
@@ -44,6 +45,19 @@ def resumed(rj: Mapping[str, Any]) -> dict[str, Any] | None:
     return {**rj, "spec": spec}
 
 
+LIMIT_STOPS = {"MaxRunsReached": "maxRuns is reached: raise spec.maxRuns to continue",
+               "EndTimeReached": "endTime has passed: move spec.endTime to continue"}
+
+
+def _stopped_by_limit(rj: Mapping[str, Any]) -> str | None:
+    """Why scheduled launches stay stopped whatever resume writes: maxRuns or endTime."""
+    for condition in (rj.get("status") or {}).get("conditions") or []:
+        if isinstance(condition, Mapping) and condition.get("type") == "Suspended" \
+                and condition.get("status") == "True" and condition.get("reason") in LIMIT_STOPS:
+            return LIMIT_STOPS[str(condition["reason"])]
+    return None
+
+
 def cmd_resume(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
     seen: list[Mapping[str, Any]] = []  # the version the written change was made from
 
@@ -54,6 +68,9 @@ def cmd_resume(api: RjApi, args: argparse.Namespace, now: datetime) -> str:
     rj, written = update_rj(api, args.name, change)
     before = seen[-1]
     if not written:
+        stop = _stopped_by_limit(before)
+        if stop:
+            raise PluginError(f"{args.name} is not suspended: scheduled launches stopped because {stop}")
         return f"recurringjob.{GROUP}/{args.name} already resumed (no change)"
     spec, status = before.get("spec") or {}, before.get("status") or {}
     notes = []
