@@ -1,5 +1,6 @@
-"""`kubectl recurringjob ...` (the executable `kubectl-recurringjob`): look at RecurringJobs the way an
-operator of the operator needs to, and ask for runs outside the schedule.
+"""`kubectl recurringjob ...`: look into RecurringJobs, and run them now or backfill them.
+
+The executable `kubectl-recurringjob`; what an operator of the operator needs:
 
   list                 RecurringJobs, like `kubectl get rj`, plus the next fire time in local time
   describe NAME        spec summary, next 10 times, 10 recent runs, buffered occurrences, pending requests
