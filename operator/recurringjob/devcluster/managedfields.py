@@ -83,9 +83,14 @@ def field_manager_errors(value: str) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------------- the shapes
+_BUILTIN_ROOT = root_shape(None)
+
+
 def shape_of(rt: ResourceType, obj: Obj) -> Shape:
+    if rt.crd_name is None:
+        return _BUILTIN_ROOT
     version = str(obj.get("apiVersion", "")).rpartition("/")[2] or rt.versions[0]
-    return root_shape(rt.openapi.get(version) if rt.crd_name is not None else None)
+    return root_shape(rt.openapi.get(version))
 
 
 def scope_of(rt: ResourceType, subresource: str | None) -> str:
@@ -213,7 +218,8 @@ def record_update(
         mine = union(mine, changed)
     if mine is not None:
         result.append(_entry(manager, "Update", api_version, now, mine, subresource))
-    result.sort(key=_sort_key)
+    if len(result) > 1:
+        result.sort(key=_sort_key)
     return result
 
 

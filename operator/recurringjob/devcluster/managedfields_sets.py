@@ -244,9 +244,14 @@ def _applied(value: Any, shape: Shape, declared: bool, path: str) -> FieldSet | 
 
 def full_set(value: Any, shape: Shape) -> FieldSet:
     """Every node of a value, each a member (what an added or removed subtree contributes)."""
+    if not isinstance(value, dict | list):
+        return {}  # the common case, decided without asking the shape
     kind = granular_kind(value, shape)
     if kind == "map":
-        children = {"f:" + k: full_set(v, shape.child(k)[0]) for k, v in value.items()}
+        children = {
+            "f:" + k: full_set(v, shape.child(k)[0]) if isinstance(v, dict | list) else {}
+            for k, v in value.items()
+        }
         return _node(True, children) or {}
     if kind == "list":
         items = list_items(value, shape, False, "")
@@ -273,23 +278,25 @@ def compare(
     """(changed, removed) field sets between two objects (the root; server fields skipped)."""
     changed: FieldSet = {}
     removed: FieldSet = {}
-    for key in new.keys() | old.keys():
+    for key, after in new.items():
         if key in _ROOT_SKIPPED or not _in_scope(key, scope):
             continue
-        before, after = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        before = old.get(key, _ABSENT)
         if before is after or before == after:
             continue
         child_shape, _ = shape.child(key)
-        if key == "metadata" and isinstance(before, dict | _Absent) and isinstance(after, dict | _Absent):
+        if key == "metadata" and isinstance(before, dict | _Absent) and isinstance(after, dict):
             meta_before: dict[str, Any] = {} if isinstance(before, _Absent) else before
-            meta_after: dict[str, Any] = {} if isinstance(after, _Absent) else after
-            c, r = _compare_map(meta_before, meta_after, child_shape, STRIPPED_METADATA)
+            c, r = _compare_map(meta_before, after, child_shape, STRIPPED_METADATA)
         else:
             c, r = _compare_child(before, after, child_shape)
         if c is not None:
             changed["f:" + key] = c
         if r is not None:
             removed["f:" + key] = r
+    for key, before in old.items():
+        if key not in new and key not in _ROOT_SKIPPED and _in_scope(key, scope):
+            removed["f:" + key] = full_set(before, shape.child(key)[0])
     return changed or None, removed or None
 
 
@@ -335,6 +342,9 @@ def _compare_map(
         old_value = before.get(key, _ABSENT)
         if old_value is value or old_value == value:
             continue
+        if not isinstance(value, dict | list) and not isinstance(old_value, dict | list):
+            changed["f:" + key] = {}  # a scalar added or modified: no shape needed
+            continue
         c, r = _compare_child(old_value, value, shape.child(key)[0])
         if c is not None:
             changed["f:" + key] = c
@@ -342,7 +352,9 @@ def _compare_map(
             removed["f:" + key] = r
     for key, old_value in before.items():
         if key not in after and key not in skipped:
-            removed["f:" + key] = full_set(old_value, shape.child(key)[0])
+            removed["f:" + key] = (
+                full_set(old_value, shape.child(key)[0]) if isinstance(old_value, dict | list) else {}
+            )
     return changed or None, removed or None
 
 
