@@ -116,3 +116,12 @@ def test_window_edges() -> None:
     assert sorted(j["metadata"]["name"] for j in jobs) == ["rj-1704074400", "rj-1704078000", "rj-1704081600"]
     assert "nextScheduleTime" not in rj["status"] and suspended(rj)[:2] == ("True", "EndTimeReached")
     assert "spec.endTime (2024-01-01T04:00:00Z)" in suspended(rj)[2]
+
+
+def test_a_schedule_that_runs_out_is_invalid_not_a_planner_error() -> None:
+    rj = make_rj("0 0 1 1 *", created="9998-06-01T00:00:00Z")
+    decision = plan(rj, [], utc("9999-06-01T00:00:00Z"))
+    assert decision.status is not None and "PlannerError" not in decision.warnings
+    ready = next(c for c in decision.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSchedule")
+    assert "no further occurrence" in ready["message"]

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from recurringjob.core import buffering
-from recurringjob.core.cron import ScheduleError
+from recurringjob.core.cron import INVALID_SCHEDULE, ScheduleError
 from recurringjob.core.cron_key import canonical_schedule_key
 from recurringjob.core.decision import Decision
 from recurringjob.core.history import book_runs, failure_suspension
@@ -139,6 +139,12 @@ class _Planner(PlannerSteps):
         except ScheduleError as exc:
             return self._not_ready(exc.reason, exc.message, book)
         stream, cursor, edited = self._anchor(spec, stream)
+        if cursor is None and (spec.end_time is None or self.now_s < spec.end_time):
+            # not the end of a window: the schedule runs out (near year 9999) or exclusions hide
+            # every occurrence for longer than the walk looks ahead
+            message = (f"the schedule has no further occurrence (after {self.status.get('scheduleFrom')}; "
+                       "check excludeSchedules and the dates)")
+            return self._not_ready(INVALID_SCHEDULE, message, book)
         self.stream, self.jitter = stream, spec.jitter_seconds
         if spec.jitter_seconds:
             interval = stream.shortest_interval(cursor - _ONE_SECOND if cursor else self.now_s)
