@@ -247,13 +247,13 @@ def full_set(value: Any, shape: Shape) -> FieldSet:
     if not isinstance(value, dict | list):
         return {}  # the common case, decided without asking the shape
     kind = granular_kind(value, shape)
-    if kind == "map":
+    if kind == "map" and isinstance(value, dict):
         children = {
             "f:" + k: full_set(v, shape.child(k)[0]) if isinstance(v, dict | list) else {}
             for k, v in value.items()
         }
         return _node(True, children) or {}
-    if kind == "list":
+    if kind == "list" and isinstance(value, list):
         items = list_items(value, shape, False, "")
         if items is None:
             return {}
