@@ -47,6 +47,8 @@ class FakeKube:
             if m == method and fragment in path:
                 del self.failures[index]
                 raise error
+        if method == "GET" and query and "labelSelector" in query:
+            return {"items": self._list(path, str(query["labelSelector"]))}
         if method == "GET":
             if path not in self.objects:
                 raise ApiError(404, "NotFound", path)
@@ -90,6 +92,17 @@ class FakeKube:
                 return self.put_object(path, current)
             return self.objects.pop(path)
         raise AssertionError(f"unexpected {method} {path}")
+
+    def _list(self, collection: str, selector: str) -> list[dict[str, Any]]:
+        """Objects directly under `collection` whose labels match every `key=value` of the selector."""
+        wanted = dict(term.split("=", 1) for term in selector.split(",") if term)
+
+        def matches(obj: dict[str, Any]) -> bool:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            return all(labels.get(key) == value for key, value in wanted.items())
+
+        return [copy.deepcopy(obj) for path, obj in sorted(self.objects.items())
+                if path.rpartition("/")[0] == collection and matches(obj)]
 
     def _settle(self, path: str, obj: dict[str, Any]) -> dict[str, Any]:
         """An object being deleted goes once its last finalizer is removed."""

@@ -10,6 +10,7 @@ import os
 import signal
 from typing import Any
 
+from recurringjob.core.shards import MAX_SHARDS
 from recurringjob.errors import UserError
 
 log = logging.getLogger("recurringjob.run")
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--identity", help="Lease holder identity (default: hostname-pid; use the pod name)")
     parser.add_argument("--lease-name", default="recurringjob-operator",
                         help="Lease name (default: %(default)s)")
+    parser.add_argument("--shards", type=int, default=1, metavar="N",
+                        help="split the RecurringJobs into N shards, each with its own Lease "
+                             "(<lease-name>-<i>), shared fairly among the replicas; every replica must run "
+                             "the same N (default: %(default)s = one Lease, the name unchanged)")
     parser.add_argument("--lease-namespace", default=None,
                         help="Lease namespace (default: $POD_NAMESPACE, the pod's namespace, or 'default')")
     parser.add_argument("--health-port", type=_port, default=8081,
@@ -104,6 +109,8 @@ def main(args: argparse.Namespace) -> int:
     if not 1 <= args.max_request_seconds <= 3600:
         raise UserError("--max-request-seconds must be between 1 and 3600 "
                         f"(got {args.max_request_seconds}); it bounds how long a create can stay in flight")
+    if not 1 <= args.shards <= MAX_SHARDS:
+        raise UserError(f"--shards must be between 1 and {MAX_SHARDS} (got {args.shards})")
     if not 1 <= args.workers <= 1024:
         raise UserError("--workers must be between 1 and 1024")
     if args.health_port and args.health_port == args.metrics_port:
@@ -125,10 +132,10 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     from recurringjob.runtime.jobwatch import JobSink, JobWatch
     from recurringjob.runtime.kube import KubeApi
     from recurringjob.runtime.launch import EventRecorder, Launcher
-    from recurringjob.runtime.leadership import Leadership
     from recurringjob.runtime.metrics import Metrics
     from recurringjob.runtime.scheduler import Scheduler
     from recurringjob.runtime.serverclock import ServerClock
+    from recurringjob.runtime.shards import ShardedLeadership
 
     api = await KubeApi.from_environment(kubeconfig=args.kubeconfig, context=args.context,
                                          user_agent=f"recurringjob-operator/{identity}",
@@ -145,18 +152,21 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     clock_task = asyncio.create_task(server_clock.keep_fresh(
         lambda: _clock_probe(api, lease_namespace, args.lease_name)), name="server-clock")
     scheduler_box: list[Any] = []
-    leadership = Leadership(
-        api, name=args.lease_name, namespace=lease_namespace, identity=identity,
+    sharded = args.shards > 1
+    leadership = ShardedLeadership(
+        api, name=args.lease_name, namespace=lease_namespace, identity=identity, shards=args.shards,
         lease_duration=args.lease_duration, renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
-        on_started_leading=lambda: scheduler_box[0].start(),
-        on_stopped_leading=lambda: scheduler_box[0].stop(), metrics=metrics, wall=server_clock.timestamp)
+        on_started=lambda shard: scheduler_box[0].start_shard(shard) if sharded else scheduler_box[0].start(),
+        on_stopped=lambda shard: scheduler_box[0].stop_shard(shard) if sharded else scheduler_box[0].stop(),
+        metrics=metrics, wall=server_clock.timestamp)
     launcher = Launcher(api, is_leader=leadership.is_leader, cache=cache,
                         events=EventRecorder(api, instance=identity, clock=server_clock.timestamp),
                         metrics=metrics, clock=server_clock.timestamp)
     scheduler = Scheduler(cache=cache, api=api, launcher=launcher, is_leader=leadership.is_leader,
                           metrics=metrics, workers=args.workers, now=server_clock.now,
-                          max_request_seconds=args.max_request_seconds)
+                          max_request_seconds=args.max_request_seconds,
+                          sharding=leadership if sharded else None)
     scheduler_box.append(scheduler)
     sink = WatchSink(cache, scheduler, metrics, leadership.is_leader)
     job_watch = JobWatch(api, JobSink(cache, scheduler), args.namespaces)
@@ -170,8 +180,8 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             default_namespace=lease_namespace)
 
     def probe() -> dict[str, Any]:
-        return {"identity": identity, "leader": leadership.is_leader(), "recurringjobs": len(cache),
-                "queued": scheduler.queue_size()}
+        return {"identity": identity, "leader": leadership.is_leader(), "shards": leadership.held(),
+                "recurringjobs": len(cache), "queued": scheduler.queue_size()}
 
     registry = build_registry(sink, login=login, probe=probe)
     settings = configure_settings(kopf.OperatorSettings())

@@ -45,7 +45,8 @@ class Leadership:
                  lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
                  on_started_leading: Callback | None = None, on_stopped_leading: Callback | None = None,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, labels: dict[str, str] | None = None,
+                 shard: int | None = None):
         if not lease_duration > renew_deadline > retry_period > 0:
             raise ValueError("need lease_duration > renew_deadline > retry_period > 0")
         self.api = api
@@ -60,6 +61,8 @@ class Leadership:
         self.metrics = metrics
         self.clock = clock
         self.wall = wall  # unix seconds for the last-renew metric only (the server's clock in the operator)
+        self.labels = labels or {}  # put on the Lease when we create it (sharded Leases are listed by label)
+        self.shard = shard          # which shard this Lease stands for (None: the unsharded Lease)
         self._valid_until = 0.0         # monotonic; acting is allowed strictly before it
         self._leading = False           # callbacks' view: started and not yet stopped
         self._observed_record: tuple[Any, ...] | None = None
@@ -67,7 +70,7 @@ class Leadership:
         self._lease: dict[str, Any] | None = None  # the Lease as last read or written
         self._stopping = False
         self._request_timeout = max(0.5, min(renew_deadline / 2, retry_period * 2))
-        if metrics is not None:
+        if metrics is not None and shard is None:
             metrics.is_leader.labels(identity=identity).set(0)
 
     def is_leader(self) -> bool:
@@ -108,17 +111,44 @@ class Leadership:
             if exc.status != 404:
                 raise
             return await self._write(started, None)
+        self.observe(lease, started)
+        if not self.is_free(started):
+            return False  # someone else holds a lease that has not expired by our own clock
+        return await self._write(started, lease)
+
+    def observe(self, lease: dict[str, Any] | None, started: float) -> None:
+        """Take in the Lease as read at monotonic time `started` (a GET, or a LIST of all shards)."""
+        if lease is None:
+            self._observed_record, self._lease = None, None
+            return
         spec = lease.get("spec") or {}
-        holder = spec.get("holderIdentity") or ""
-        record = (holder, spec.get("renewTime"), spec.get("acquireTime"), spec.get("leaseDurationSeconds"),
-                  spec.get("leaseTransitions"))
+        record = (spec.get("holderIdentity") or "", spec.get("renewTime"), spec.get("acquireTime"),
+                  spec.get("leaseDurationSeconds"), spec.get("leaseTransitions"))
         if record != self._observed_record:
             self._observed_record, self._observed_at = record, started
         self._lease = lease
+
+    def holder(self) -> str:
+        """The holder of the Lease as last observed ("" when free or never seen)."""
+        return str(((self._lease or {}).get("spec") or {}).get("holderIdentity") or "")
+
+    def is_free(self, now: float) -> bool:
+        """May we take the Lease at `now`: nobody holds it, we do, or its record has not changed for
+        its duration as measured on our own clock (no trust in the holder's wall clock)."""
+        holder = self.holder()
+        if not holder or holder == self.identity:
+            return True
+        spec = (self._lease or {}).get("spec") or {}
         duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
-        if holder and holder != self.identity and started < self._observed_at + duration:
-            return False  # someone else holds a lease that has not expired by our own clock
-        return await self._write(started, lease)
+        return now >= self._observed_at + duration
+
+    async def acquire_observed(self, started: float) -> bool:
+        """Renew, or take the observed Lease if it is free; no read (the caller observed it)."""
+        if self.is_leader() and self.holder() == self.identity:
+            return await self._write(started, self._lease)
+        if not self.is_free(started):
+            return False
+        return await self._write(started, self._lease)
 
     async def _write(self, started: float, lease: dict[str, Any] | None) -> bool:
         now = _micro_time()
@@ -134,8 +164,11 @@ class Leadership:
         }
         try:
             if lease is None:
-                body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                        "metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
+                metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+                if self.labels:
+                    metadata["labels"] = dict(self.labels)
+                body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
+                        "spec": spec}
                 written = await self.api.request("POST", lease_path(self.namespace), body=body,
                                                  timeout=self._request_timeout)
             else:
@@ -157,14 +190,21 @@ class Leadership:
                 self.metrics.lease_transitions.inc()
         return True
 
+    async def sync(self) -> None:
+        """Fire the start/stop callback if the validity verdict changed (sharded rounds call it)."""
+        await self._sync_callbacks()
+
     async def _sync_callbacks(self) -> None:
         """Fire start/stop callbacks when the validity verdict changed."""
         leader = self.is_leader()
         if leader == self._leading:
             return
         self._leading = leader
-        if self.metrics is not None:
+        if self.metrics is not None and self.shard is None:
             self.metrics.is_leader.labels(identity=self.identity).set(1 if leader else 0)
+        elif self.metrics is not None:
+            gauge = self.metrics.shard_leader.labels(shard=str(self.shard), identity=self.identity)
+            gauge.set(1 if leader else 0)
         log.info("%s %s leading (lease %s/%s)", self.identity, "started" if leader else "stopped",
                  self.namespace, self.name)
         callback = self.on_started_leading if leader else self.on_stopped_leading
@@ -175,8 +215,18 @@ class Leadership:
 
     async def release(self) -> None:
         """Stop acting at once, then hand the Lease back (holder cleared, 1 s duration, like client-go)."""
-        held = self.is_leader()
         self._stopping = True
+        await self.hand_back()
+
+    def stop_acting(self) -> None:
+        """Believe nothing from now on (callbacks fire on the next sync); the Lease is kept until
+        `hand_back` clears its holder."""
+        self._stopping = True
+
+    async def hand_back(self) -> None:
+        """Stop acting on this Lease and clear its holder, so the next candidate takes it on its next
+        round instead of waiting out the lease duration; we may stand again later (unless stopping)."""
+        held = self.clock() < self._valid_until
         self._valid_until = 0.0
         await self._sync_callbacks()
         lease = self._lease
@@ -186,6 +236,6 @@ class Leadership:
         spec = {**(lease.get("spec") or {}), "holderIdentity": None, "leaseDurationSeconds": 1,
                 "renewTime": now, "acquireTime": now}
         with contextlib.suppress(ApiError, TimeoutError):
-            await self.api.request("PUT", lease_path(self.namespace, self.name),
-                                   body={**lease, "spec": spec}, timeout=self._request_timeout)
+            self._lease = await self.api.request("PUT", lease_path(self.namespace, self.name),
+                                                 body={**lease, "spec": spec}, timeout=self._request_timeout)
             log.info("%s released lease %s/%s", self.identity, self.namespace, self.name)

@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 
 from recurringjob import __version__
+from recurringjob.runtime.acting import acting_shard
 
 # `_created` samples would double the series count for no dashboard use
 disable_created_metrics()
@@ -85,6 +86,15 @@ class Metrics:
                                         registry=r)
         self.is_leader = Gauge("recurringjob_is_leader", "1 while this replica may act as leader",
                                ["identity"], registry=r)
+        self.shard_leader = Gauge("recurringjob_shard_leader",
+                                  "1 while this replica leads the shard (--shards > 1)",
+                                  ["shard", "identity"], registry=r)
+        self.shard_launches = Counter("recurringjob_shard_launches",
+                                      "Jobs this replica launched, by shard", ["shard"], registry=r)
+        self.shards_wanted = Gauge("recurringjob_shards_fair_share",
+                                   "Shards this replica should lead (shards / live replicas)", registry=r)
+        self.live_replicas = Gauge("recurringjob_live_replicas",
+                                   "Replicas seen alive through their presence Leases", registry=r)
         self.lease_transitions = Counter("recurringjob_lease_transitions",
                                          "Times this replica acquired the Lease", registry=r)
         self.lease_last_renew = Gauge("recurringjob_lease_last_renew_timestamp_seconds",
@@ -147,6 +157,9 @@ class Metrics:
     def count_occurrences(self, namespace: str, name: str, result: str, amount: int = 1) -> None:
         if amount > 0:
             self.occurrences.labels(namespace, name, result).inc(amount)
+            shard = acting_shard.get()
+            if result == "launched" and shard is not None:
+                self.shard_launches.labels(shard=str(shard)).inc(amount)
 
     def job_finished(self, namespace: str, name: str, succeeded: bool, duration: float | None) -> None:
         self.jobs_finished.labels(namespace, name, "succeeded" if succeeded else "failed").inc()

@@ -17,13 +17,19 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from recurringjob.core.attention import initial_due
-from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS, is_deleting, orphaned_locks
+from recurringjob.core.occurrence_lock import (
+    DEFAULT_MAX_REQUEST_SECONDS,
+    controller_uid,
+    is_deleting,
+    orphaned_locks,
+)
 from recurringjob.core.planner_status import book_rejection
+from recurringjob.runtime.acting import acting_shard
 from recurringjob.runtime.cache import Cache, Key, active_names, is_finished, owner_key
 from recurringjob.runtime.claim import ClaimConflict, NotLeader, RecurringJobGone, claim, read_recurringjob
 from recurringjob.runtime.jobwatch import slim_job
@@ -34,6 +40,14 @@ from recurringjob.runtime.metrics import Metrics
 log = logging.getLogger(__name__)
 
 PlanFn = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], datetime], DecisionLike]
+
+
+class Sharding(Protocol):
+    """What the scheduler needs to know about shards (runtime/shards.py; one shard when absent)."""
+
+    def shard_of(self, uid: str) -> int: ...
+
+    def leads(self, shard: int) -> bool: ...
 
 SWEEP_INTERVAL = 10.0  # seconds between looks for locked Jobs whose RecurringJob is gone
 IDLE_REQUEUE_FLOOR = 0.005  # a plan that wrote nothing is re-run no sooner than this (no hot loops)
@@ -46,7 +60,7 @@ class Scheduler:
                  conflict_retries: int = 3, error_delay: float = 2.0,
                  clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS):
+                 max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS, sharding: Sharding | None = None):
         if plan is None:
             from functools import partial
 
@@ -64,6 +78,8 @@ class Scheduler:
         self.clock = clock
         self.now = now
         self.max_request_seconds = max_request_seconds
+        self.sharding = sharding
+        self._shards_started: set[int] = set()
         self._heap: list[tuple[float, int, Key]] = []
         self._due: dict[Key, tuple[float, int]] = {}
         self._seq = itertools.count()
@@ -89,23 +105,62 @@ class Scheduler:
         """
         if self._tasks:
             return
+        self._start_tasks()
+        self._queue_known(lambda key: True)
+
+    def start_shard(self, shard: int) -> None:
+        """Begin acting for one more shard (sharded leadership's callback): queue its RecurringJobs."""
+        if shard in self._shards_started:
+            return
+        self._shards_started.add(shard)
+        self._start_tasks()
+        self._queue_known(lambda key: self._shard_of_key(key) == shard, f" for shard {shard}")
+
+    async def stop_shard(self, shard: int) -> None:
+        """Stop acting for one shard: its queued RecurringJobs are dropped (a reconcile of it already
+        running stops at its next guarded write: the shard's Lease is no longer valid)."""
+        self._shards_started.discard(shard)
+        if not self._shards_started:
+            await self.stop()
+            return
+        for key in [key for key in self._due if self._shard_of_key(key) == shard]:
+            del self._due[key]
+            self._rerun.discard(key)
+        self._compact_heap()
+        log.info("scheduler stopped acting for shard %d", shard)
+
+    def _start_tasks(self) -> None:
+        if self._tasks:
+            return
         self._tasks.append(asyncio.create_task(self._dispatch(), name="scheduler-dispatch"))
         self._tasks.append(asyncio.create_task(self._sweep_forever(), name="scheduler-sweep"))
         for index in range(self.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"scheduler-worker-{index}"))
+
+    def _queue_known(self, wanted: Callable[[Key], bool], what: str = "") -> None:
         now = self.now()
-        due_now = 0
+        due_now = queued = 0
         for key in self.cache.recurringjob_keys():
+            if not wanted(key):
+                continue
             rj = self.cache.recurringjob(key)
             delay = (initial_due(rj, now) - now).total_seconds() if rj is not None else 0.0
             due_now += delay <= 0
+            queued += 1
             self.enqueue(key, delay)
-        log.info("scheduler started: %d RecurringJobs queued (%d due now), %d workers",
-                 len(self._due), due_now, self.workers)
+        log.info("scheduler started%s: %d RecurringJobs queued (%d due now), %d workers",
+                 what, queued, due_now, self.workers)
+
+    def _shard_of_key(self, key: Key) -> int:
+        if self.sharding is None:
+            return 0
+        rj = self.cache.recurringjob(key)
+        return self.sharding.shard_of(str((rj.get("metadata") or {}).get("uid") or "")) if rj else 0
 
     async def stop(self) -> None:
         """Stop acting at once; in-flight reconciles are cancelled (their claims are safe either way)."""
         tasks, self._tasks = self._tasks, []
+        self._shards_started.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -128,6 +183,8 @@ class Scheduler:
         runs at once too, but ahead of entries due later (the most overdue first)."""
         if not self._tasks:
             return
+        if self.sharding is not None and not self.sharding.leads(self._shard_of_key(key)):
+            return  # another replica's shard (or one we just lost)
         due = self.clock() + delay
         current = self._due.get(key)
         if current is not None and current[0] <= due:
@@ -210,9 +267,12 @@ class Scheduler:
             self._ready_set.discard(key)
             self._running.add(key)
             delay: float | None = None
+            # the guarded writes of this reconcile check this shard's Lease (runtime/acting.py)
+            token = acting_shard.set(self._shard_of_key(key))
             try:
                 delay = await self._reconcile_safely(key)
             finally:
+                acting_shard.reset(token)
                 self._running.discard(key)
             if key in self._rerun:
                 self._rerun.discard(key)
@@ -368,9 +428,19 @@ class Scheduler:
         background propagation, so no plan() will ever book them); returns how many were released."""
         live = {str((rj.get("metadata") or {}).get("uid"))
                 for rj in map(self.cache.recurringjob, self.cache.recurringjob_keys()) if rj is not None}
-        orphans = orphaned_locks(self.cache.iter_jobs(), live, self.now(), self.max_request_seconds)
+        jobs: Iterable[Mapping[str, Any]] = self.cache.iter_jobs()
+        sharding = self.sharding
+        if sharding is not None:  # each shard's leader sweeps the Jobs of its own shard
+            jobs = [job for job in jobs if sharding.leads(sharding.shard_of(controller_uid(job) or ""))]
+        shards = {((job.get("metadata") or {}).get("namespace"), (job.get("metadata") or {}).get("name")):
+                  sharding.shard_of(controller_uid(job) or "") if sharding else 0 for job in jobs}
+        orphans = orphaned_locks(jobs, live, self.now(), self.max_request_seconds)
         for namespace, name in orphans:
-            await self.launcher.release_lock(namespace, name)
+            token = acting_shard.set(shards.get((namespace, name), 0))
+            try:
+                await self.launcher.release_lock(namespace, name)
+            finally:
+                acting_shard.reset(token)
         return len(orphans)
 
     async def _refresh(self, key: Key, uid: str | None) -> Mapping[str, Any] | None:
