@@ -321,3 +321,21 @@ def test_manager_from_user_agent_when_no_field_manager(cluster: DevCluster) -> N
     (entry,) = created["metadata"]["managedFields"]
     assert (entry["manager"], entry["operation"], entry["apiVersion"]) == ("my-tool", "Update", "v1")
     assert entry["fieldsV1"] == {"f:data": {".": {}, "f:x": {}}}
+
+
+def test_request_managed_fields_reset_kept_or_refused(cluster: DevCluster) -> None:
+    path = "/api/v1/namespaces/default/configmaps/cm-reset"
+    raw(cluster, "PATCH", path + "?fieldManager=a", json.dumps(configmap("cm-reset", {"x": "1"})).encode())
+
+    def put(managed_fields: Any) -> tuple[int, dict[str, Any]]:
+        doc = configmap("cm-reset", {"x": "1"})
+        doc["metadata"]["managedFields"] = managed_fields
+        return raw(cluster, "PUT", path, json.dumps(doc).encode(), "application/json")
+
+    status, kept = put([{"manager": "x", "operation": "Update", "fieldsV1": {"f:data": 5}}])
+    assert status == 200 and [e["manager"] for e in kept["metadata"]["managedFields"]] == ["a"]
+    status, refused = put([{"manager": "x", "operation": "Patch", "fieldsV1": {}}])
+    assert (status, refused["reason"]) == (422, "Invalid")
+    assert "metadata.managedFields[0].operation" in refused["message"]
+    status, reset = put([])
+    assert status == 200 and "managedFields" not in reset["metadata"]

@@ -163,8 +163,12 @@ LIVE = [entry("a", "Update", {"f:data": {"f:x": {}}})]
         ([{}], []),
         ([entry("other", "Apply", {"f:data": {}})], [entry("other", "Apply", {"f:data": {}})]),
         (["not an entry"], LIVE),  # undecodable: kube keeps the stored ones
+        ([entry("a", "Apply", {"f:data": {"f:x": 5}})], LIVE),
+        ([entry("a", "Apply", {"data": {}})], LIVE),
+        ([entry("a", "Apply", {}, time=7)], LIVE),  # type: ignore[arg-type]
     ],
-    ids=["absent", "reset-empty", "reset-empty-entry", "replace", "undecodable"],
+    ids=["absent", "reset-empty", "reset-empty-entry", "replace", "undecodable", "bad-node", "bad-element",
+         "bad-time"],
 )
 def test_base_entries(requested: Any, expected: Any) -> None:
     assert base_entries(requested, LIVE) == expected

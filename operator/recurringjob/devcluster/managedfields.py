@@ -25,6 +25,7 @@ from typing import Any
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.apply_merge import merge, prune
 from recurringjob.devcluster.managedfields_sets import (
+    MEMBER,
     FieldSet,
     applied_set,
     compare,
@@ -153,9 +154,9 @@ def base_entries(requested: Any, live: list[Entry]) -> list[Entry]:
     if not requested or (len(requested) == 1 and requested[0] == {}):
         return []
     causes = []
+    if not all(_decodable(entry) for entry in requested):
+        return live  # kube keeps the stored entries
     for index, entry in enumerate(requested):
-        if not isinstance(entry, dict) or not isinstance(entry.get("fieldsV1", {}), dict):
-            return live  # undecodable: kube keeps the stored entries
         path = f"metadata.managedFields[{index}]"
         operation = entry.get("operation")
         if operation not in OPERATIONS:
@@ -180,6 +181,31 @@ def base_entries(requested: Any, live: list[Entry]) -> list[Entry]:
     if causes:
         raise InvalidManagedFields(causes)
     return [e for e in requested if e.get("fieldsV1")]
+
+
+_STRING_KEYS = ("manager", "operation", "apiVersion", "time", "fieldsType", "subresource")
+_PATH_PREFIXES = ("f:", "k:", "v:", "i:")
+
+
+def _decodable(entry: Any) -> bool:
+    """Whether an entry decodes: string metadata and a FieldsV1 trie (path elements -> tries)."""
+    if not isinstance(entry, dict):
+        return False
+    if any(not isinstance(entry.get(key, ""), str) for key in _STRING_KEYS):
+        return False
+    return _valid_fields(entry.get("fieldsV1", {}))
+
+
+def _valid_fields(node: Any) -> bool:
+    if not isinstance(node, dict):
+        return False
+    for key, sub in node.items():
+        if key == MEMBER:
+            if sub != {}:
+                return False
+        elif not (isinstance(key, str) and key.startswith(_PATH_PREFIXES) and _valid_fields(sub)):
+            return False
+    return True
 
 
 def requested_of(meta: Obj) -> Any:
