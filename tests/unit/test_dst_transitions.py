@@ -138,6 +138,7 @@ def test_the_planner_launches_a_repeated_and_a_skipped_wall_time_once() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # ~60 wall times per transition: about an hour of one core
 def test_every_minute_of_every_repeated_or_skipped_interval() -> None:
     for transition in all_transitions():
         check(transition, every_minute=True)
