@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -96,6 +98,13 @@ def test_shards_are_shared_taken_over_after_a_kill_and_handed_back_on_sigterm(
         for create in steady:
             name = create["labels"]["recurringjob.dev/name"]
             assert create["client"] == holders[shard_of(uids[name], SHARDS)], (name, create, holders)
+        # and `kubectl recurringjob owner` names that replica
+        owner = subprocess.run([sys.executable, "-m", "recurringjob.cli.plugin", "--kubeconfig",
+                                devcluster.kubeconfig, "-n", "default", "owner", NAMES[0]],
+                               capture_output=True, text=True, check=True).stdout
+        shard = shard_of(uids[NAMES[0]], SHARDS)
+        expected = f"shard {shard} of {SHARDS}, Lease default/recurringjob-operator-{shard}: led by {holders[shard]}"
+        assert expected in owner, owner
 
         # SIGKILL the holder of two shards (or of one): the survivors lead them within lease + 2 s
         victim = max(identities, key=lambda member: list(holders.values()).count(member))

@@ -10,6 +10,7 @@ The executable `kubectl-recurringjob`; what an operator of the operator needs:
   trigger NAME         run now: one Job per request id, whatever the schedule (also while suspended)
   backfill NAME        run every occurrence in [--from, --to] once, with a progress bar
   suspend / resume     set spec.suspend (merge patch); resume also ends a suspendOnFailure stop
+  owner NAME           which operator replica leads it (its shard, the shard Lease's holder)
 
 Uses the current kubeconfig context and namespace like kubectl (`--kubeconfig`, `--context`,
 `-n/--namespace`, KUBECONFIG). Errors are one line on stderr, exit code 1 (2 for bad usage).
@@ -37,6 +38,7 @@ from recurringjob.cli.plugin_format import (
     table,
     with_fire_times,
 )
+from recurringjob.cli.plugin_owner import add_owner_arguments, cmd_owner
 from recurringjob.cli.plugin_requests import (
     check_request_id,
     cmd_backfill,
@@ -171,6 +173,7 @@ COMMANDS: dict[str, tuple[Callable[[Any, argparse.Namespace, datetime], str], st
     "backfill": (cmd_backfill, "run every occurrence in [--from, --to] once, showing progress"),
     "suspend": (cmd_suspend, "suspend a RecurringJob (spec.suspend: true, optional --reason)"),
     "resume": (cmd_resume, "resume a suspended RecurringJob (also after suspendOnFailure)"),
+    "owner": (cmd_owner, "which operator replica leads a RecurringJob (its shard and the shard's Lease)"),
 }
 
 
@@ -229,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--limit", type=int, default=20, help="newest N Jobs (default: %(default)s)")
         if name in ("trigger", "backfill"):
             _request_arguments(p, name)
+        if name == "owner":
+            add_owner_arguments(p)
         if name == "suspend":
             p.add_argument("--reason", help="a note shown by kubectl get and describe (spec.suspendReason)")
     return parser
