@@ -103,7 +103,8 @@ def test_shards_are_shared_taken_over_after_a_kill_and_handed_back_on_sigterm(
                                 devcluster.kubeconfig, "-n", "default", "owner", NAMES[0]],
                                capture_output=True, text=True, check=True).stdout
         shard = shard_of(uids[NAMES[0]], SHARDS)
-        expected = f"shard {shard} of {SHARDS}, Lease default/recurringjob-operator-{shard}: led by {holders[shard]}"
+        lease = f"Lease default/recurringjob-operator-{shard}"
+        expected = f"shard {shard} of {SHARDS}, {lease}: led by {holders[shard]}"
         assert expected in owner, owner
 
         # SIGKILL the holder of two shards (or of one): the survivors lead them within lease + 2 s
