@@ -6,6 +6,7 @@ stream has ended (endTime, or exclusions that leave nothing for a long time)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -140,10 +141,16 @@ class Occurrences:
 
     def shortest_interval(self, after: datetime, samples: int = 100) -> float | None:
         """The shortest gap in seconds between consecutive occurrences among the next `samples`
-        after `after` (None with fewer than two): what jitterSeconds must stay below."""
-        times = self.occurrences(after, _FAR_FUTURE, samples)
-        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
-        return min(gaps) if gaps else None
+        after `after` (None with fewer than two): what jitterSeconds must stay below. Cached: the
+        planner asks on every plan of a jittered RecurringJob, with the same cursor until it moves."""
+        return _shortest_interval(self, after, samples)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shortest_interval(stream: Occurrences, after: datetime, samples: int) -> float | None:
+    times = stream.occurrences(after, _FAR_FUTURE, samples)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    return min(gaps) if gaps else None
 
 
 def build_stream(
