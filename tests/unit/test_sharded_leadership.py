@@ -163,3 +163,17 @@ def test_shard_leadership_is_a_metric_per_shard_and_holder() -> None:
         assert metrics.registry.get_sample_value("recurringjob_shard_leader",
                                                  {"shard": shard, "identity": "a"}) == 1
     assert metrics.registry.get_sample_value("recurringjob_shards_fair_share") == 2
+
+
+def test_is_leader_metric_is_the_fraction_of_shards_led_summing_to_one() -> None:
+    cluster = Cluster(4)
+    registries = {identity: Metrics() for identity in ("a", "b", "c")}
+    for identity, metrics in registries.items():
+        cluster.add(identity, metrics=metrics)
+    for _ in range(4):
+        cluster.rounds(1)
+        for replica in cluster.replicas.values():
+            replica._publish()  # run() publishes after every round
+    values = [metrics.registry.get_sample_value("recurringjob_is_leader", {"identity": identity})
+              for identity, metrics in registries.items()]
+    assert sorted(values) == [0.25, 0.25, 0.5]

@@ -136,11 +136,20 @@ class ShardedLeadership:
                     log.warning("shard leases %s/%s: %s", self.namespace, self.name, exc)
                 for lease in self.leases:
                     await lease.sync()
+                self._publish()
                 await asyncio.sleep(self.retry_period)
         finally:
             for lease in self.leases:
                 lease.stop_acting()
                 await lease.sync()
+            self._publish()
+
+    def _publish(self) -> None:
+        """`recurringjob_is_leader` sharded: the fraction of the shards this replica leads, so the
+        fleet's sum stays 1 exactly when every shard has one leader (the NoLeader/MultipleLeaders
+        alerts keep their meaning: < 1 some shard unled, > 1 some shard led twice)."""
+        if self.metrics is not None and self.shards > 1:
+            self.metrics.is_leader.labels(identity=self.identity).set(len(self.held()) / self.shards)
 
     async def round(self) -> None:
         """One look at every Lease of the group, then renew, hand back or acquire (module docstring)."""
@@ -245,6 +254,7 @@ class ShardedLeadership:
             lease.stop_acting()
             with contextlib.suppress(Exception):
                 await lease.sync()
+        self._publish()
         with contextlib.suppress(ApiError, TimeoutError):
             await self.api.request("DELETE", lease_path(self.namespace, self.presence.name),
                                    timeout=self._request_timeout)
