@@ -26,11 +26,15 @@ def next_schedule_times(stream: Occurrences, cursor: datetime | None, previous: 
     if cursor is None:
         return []
     first = format_rfc3339(cursor)
-    if isinstance(previous, list) and previous and previous[0] == first and len(previous) == NEXT_TIMES:
-        return list(previous)
-    later = stream.occurrences(cursor, _FAR_FUTURE, NEXT_TIMES - 1)
-    times = [cursor, *later]
-    return [format_rfc3339(t) for t in times]
+    kept: list[str] = []
+    if isinstance(previous, list) and len(previous) == NEXT_TIMES and first in previous:
+        kept = [str(t) for t in previous[previous.index(first):]]  # the cursor moved along the list
+    if not kept:
+        kept = [first]
+    last = parse_time(kept[-1])
+    if last is None:
+        return [first] + [format_rfc3339(t) for t in stream.occurrences(cursor, _FAR_FUTURE, NEXT_TIMES - 1)]
+    return kept + [format_rfc3339(t) for t in stream.occurrences(last, _FAR_FUTURE, NEXT_TIMES - len(kept))]
 
 
 def record_run(status: dict[str, Any], *, scheduled: datetime, fire: datetime | None, job_name: str | None,
