@@ -19,7 +19,6 @@ list replaces them, anything else keeps the stored ones (kube's decodeLiveOrNew)
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from recurringjob.devcluster import apierrors
@@ -43,12 +42,13 @@ FIELD_MANAGER_MAX_LENGTH = 128
 OPERATIONS = ("Apply", "Update")
 
 
-@dataclass(frozen=True)
 class FieldWrite:
     """A write's manager. `applied`: entries an apply computed (stored as they are)."""
 
-    manager: str
-    applied: list[Entry] | None = None
+    __slots__ = ("applied", "manager")
+
+    def __init__(self, manager: str, applied: list[Entry] | None = None) -> None:
+        self.manager, self.applied = manager, applied
 
 
 # ---------------------------------------------------------------------------------- manager names
@@ -229,21 +229,33 @@ def record_update(
     api_version = str(new.get("apiVersion", ""))
     mine_id = (manager, "Update", api_version, subresource or "")
     result: list[Entry] = []
+    same = True  # every entry kept as it is: return the very same list
+    mine_entry: Entry | None = None
     mine: FieldSet | None = None
     for entry in entries:
         fields = entry.get("fieldsV1")
-        if _identity(entry) == mine_id:
-            mine = difference(fields, removed)
+        if mine_entry is None and _identity(entry) == mine_id:
+            mine_entry, mine = entry, difference(fields, removed)
             continue
         left = difference(difference(fields, changed), removed)
         if left is fields:
             result.append(entry)
-        elif left is not None:
+            continue
+        same = False
+        if left is not None:
             result.append(dict(entry, fieldsV1=left))
     if changed is not None and difference(changed, mine) is not None:
         mine = union(mine, changed)
     if mine is not None:
-        result.append(_entry(manager, "Update", api_version, now, mine, subresource))
+        if mine_entry is not None and mine is mine_entry.get("fieldsV1") and mine_entry.get("time") == now:
+            result.append(mine_entry)
+        else:
+            same = False
+            result.append(_entry(manager, "Update", api_version, now, mine, subresource))
+    elif mine_entry is not None:
+        same = False
+    if same:
+        return entries
     if len(result) > 1:
         result.sort(key=_sort_key)
     return result

@@ -32,6 +32,9 @@ from recurringjob.devcluster.managedfields_shape import Shape
 
 FieldSet = dict[str, Any]  # a trie node; None stands for the empty set
 MEMBER = "."
+# Every leaf (and every "." marker) is this one dict: tries are never mutated once built, and a
+# write allocates half as many dicts.
+LEAF: FieldSet = {}
 STRIPPED_METADATA = frozenset(
     {
         "name",
@@ -64,8 +67,8 @@ def is_member(node: FieldSet) -> bool:
 
 def _node(member: bool, children: FieldSet) -> FieldSet | None:
     if not children:
-        return {} if member else None
-    return {MEMBER: {}, **children} if member else children
+        return LEAF if member else None
+    return {MEMBER: LEAF, **children} if member else children
 
 
 def union(a: FieldSet | None, b: FieldSet | None) -> FieldSet | None:
@@ -82,21 +85,29 @@ def union(a: FieldSet | None, b: FieldSet | None) -> FieldSet | None:
 
 
 def difference(a: FieldSet | None, b: FieldSet | None) -> FieldSet | None:
-    """Members of `a` not members of `b`; a removed member's descendants stay."""
+    """Members of `a` not members of `b`; a removed member's descendants stay. `a` itself when
+    nothing is removed (callers test identity to keep entries unchanged)."""
     if a is None or b is None:
         return a
     if a is b:
         return None
-    member = is_member(a) and not is_member(b)
+    was_member = is_member(a)
+    member = was_member and not is_member(b)
+    changed = member != was_member
     children: FieldSet = {}
     for key, sub in a.items():
         if key == MEMBER:
             continue
         other = b.get(key)
-        left = sub if other is None else difference(sub, other)
+        if other is None:
+            children[key] = sub
+            continue
+        left = difference(sub, other)
+        if left is not sub:
+            changed = True
         if left is not None:
             children[key] = left
-    return _node(member, children)
+    return _node(member, children) if changed else a
 
 
 def intersection(a: FieldSet | None, b: FieldSet | None) -> FieldSet | None:
@@ -237,9 +248,9 @@ def _applied(value: Any, shape: Shape, declared: bool, path: str) -> FieldSet | 
         children = {}
         for key, item in items.items():
             sub = _applied(item, item_shape, False, path + element_text(key))
-            children[key] = sub if sub is not None else {}
+            children[key] = sub if sub is not None else LEAF
         return _node(not declared or not value, children)
-    return {}
+    return LEAF
 
 
 def full_set(value: Any, shape: Shape) -> FieldSet:
@@ -249,17 +260,17 @@ def full_set(value: Any, shape: Shape) -> FieldSet:
     kind = granular_kind(value, shape)
     if kind == "map" and isinstance(value, dict):
         children = {
-            "f:" + k: full_set(v, shape.child(k)[0]) if isinstance(v, dict | list) else {}
+            "f:" + k: full_set(v, shape.child(k)[0]) if isinstance(v, dict | list) else LEAF
             for k, v in value.items()
         }
-        return _node(True, children) or {}
+        return _node(True, children) or LEAF
     if kind == "list" and isinstance(value, list):
         items = list_items(value, shape, False, "")
         if items is None:
-            return {}
+            return LEAF
         item_shape = shape.item
-        return _node(True, {k: full_set(v, item_shape) for k, v in items.items()}) or {}
-    return {}
+        return _node(True, {k: full_set(v, item_shape) for k, v in items.items()}) or LEAF
+    return LEAF
 
 
 def _in_scope(key: str, scope: str) -> bool:
@@ -328,7 +339,7 @@ def _compare_values(before: Any, after: Any, shape: Shape) -> tuple[FieldSet | N
     gone = None
     if kind_before != "leaf":
         gone = {k: v for k, v in full_set(before, shape).items() if k != MEMBER} or None
-    return {}, gone
+    return LEAF, gone
 
 
 def _compare_map(
@@ -343,7 +354,7 @@ def _compare_map(
         if old_value is value or old_value == value:
             continue
         if not isinstance(value, dict | list) and not isinstance(old_value, dict | list):
-            changed["f:" + key] = {}  # a scalar added or modified: no shape needed
+            changed["f:" + key] = LEAF  # a scalar added or modified: no shape needed
             continue
         c, r = _compare_child(old_value, value, shape.child(key)[0])
         if c is not None:
@@ -353,7 +364,7 @@ def _compare_map(
     for key, old_value in before.items():
         if key not in after and key not in skipped:
             removed["f:" + key] = (
-                full_set(old_value, shape.child(key)[0]) if isinstance(old_value, dict | list) else {}
+                full_set(old_value, shape.child(key)[0]) if isinstance(old_value, dict | list) else LEAF
             )
     return changed or None, removed or None
 

@@ -278,6 +278,8 @@ class Store:
                 base = live if subresource else managedfields.base_entries(requested, live)
             except managedfields.InvalidManagedFields as exc:
                 raise apierrors.invalid(rt.group, rt.kind, name, exc.causes) from None
+            if base:  # as stored, so unchanged metadata compares equal in one step
+                new["metadata"]["managedFields"] = base
             entries = managedfields.record_update(
                 rt, current, new, base, write.manager, subresource, now_rfc3339()
             )
