@@ -219,3 +219,19 @@ def test_decided_requests_are_retained_while_in_spec_and_50_others() -> None:
     rj["spec"]["triggers"] = []  # the plugin trimmed them: their outcome stays visible
     step(rj, jobs, start + timedelta(seconds=30))
     assert len(rj["status"]["requests"]) == 20
+
+
+def test_lost_creates_of_requests_are_recovered_whatever_the_deadline() -> None:
+    """startingDeadlineSeconds is the schedule's: a backfilled time is hours old by design, and a
+    run-now request has no deadline; a claimed Job of either that was never created is created."""
+    rj = make_rj(created="2024-01-01T00:00:00Z", startingDeadlineSeconds=60, triggers=[{"id": "now"}],
+                 backfills=[{"id": "b", "from": "2024-01-01T01:00:00Z", "to": "2024-01-01T01:00:00Z"}])
+    jobs: list[dict[str, Any]] = []
+    step(rj, jobs, "2024-01-01T05:00:01Z")  # the schedule's 05:00
+    for second in (2, 3):
+        claim = plan(rj, jobs, utc(f"2024-01-01T05:00:0{second}Z"))
+        assert claim.kind in ("trigger", "backfill") and claim.status is not None
+        rj["status"] = claim.status  # claimed, never created
+    recovery = plan(rj, jobs, utc("2024-01-01T05:10:00Z"))
+    assert sorted(m["metadata"]["name"] for m in recovery.recreate) == ["rj-1704070800", "rj-t-now"]
+    assert recovery.missed == 0

@@ -141,7 +141,8 @@ class _Planner(PlannerSteps):
                                              self.max_request_seconds))
             return self._not_ready("InvalidSpec", str(exc))
         book = bookkeep(self.rj, self.old_status, self.jobs, self.now, spec, self.max_request_seconds,
-                        request_jobs={name: t for name, (t, _) in self.triggers.items()})
+                        request_jobs={name: t for name, (t, _) in self.triggers.items()},
+                        requested=self._requested)
         self._apply_bookkeeping(book)
         try:
             stream = spec_stream(spec)

@@ -3,7 +3,7 @@ completion times, history pruning and conditions. Pure functions, like the plann
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -130,6 +130,7 @@ def bookkeep(
     spec: Spec | None,
     max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS,
     request_jobs: Mapping[str, datetime] | None = None,
+    requested: Callable[[str, datetime], bool] | None = None,
 ) -> Bookkeeping:
     """Reconcile `status.active` with the owned Jobs, completion times, recovery and pruning.
 
@@ -139,7 +140,9 @@ def bookkeep(
     collection) is still there, marked deleting, and is booked as stopped instead of re-run.
     Without a valid spec (None) nothing is recreated, dropped or pruned: only finished Jobs leave
     `active` and the completion times advance. `request_jobs` maps the Job names of trigger
-    requests (not derived from a time) to their nominal times, so they are recovered too.
+    requests (not derived from a time) to their nominal times, so they are recovered too;
+    `requested(name, t)` tells the Jobs of trigger/backfill requests, recovered whatever
+    startingDeadlineSeconds says (a backfilled time is old by design: the deadline is the schedule's).
     """
     rj_name = str((rj.get("metadata") or {}).get("name", ""))
     by_name = owned_jobs(rj, jobs)
@@ -168,7 +171,8 @@ def bookkeep(
                 active_names.add(name)
             continue  # a name we did not make cannot be recreated: drop it
         deadline = spec.starting_deadline_seconds
-        if deadline is None or (now - occurrence).total_seconds() <= deadline:
+        exempt = requested is not None and requested(name, occurrence)
+        if deadline is None or exempt or (now - occurrence).total_seconds() <= deadline:
             book.recreate.append(occurrence)
             book.recreate_names.append(name)
             book.active.append(dict(ref))

@@ -199,6 +199,10 @@ class PlannerSteps:
     def _requeue(self, cursor: datetime | None) -> float | None:
         return self._seconds_until(self._fire(cursor)) if cursor is not None else None
 
+    def _requested(self, name: str, t: datetime) -> bool:
+        """Whether a claimed Job is a trigger's or a backfill's (recovered whatever the deadline)."""
+        return name in self.triggers or backfill_covering(self.old_status, t) is not None
+
     def _rebuild(self, t: datetime, name: str) -> dict[str, Any]:
         """The manifest of a claimed Job that was never created, as its claim built it."""
         if name in self.triggers:
