@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from recurringjob.core import buffering
 from recurringjob.core.cron import INVALID_SCHEDULE, ScheduleError
-from recurringjob.core.cron_key import canonical_schedule_key
 from recurringjob.core.decision import Decision
 from recurringjob.core.history import book_runs, failure_suspension
 from recurringjob.core.jobs import build_job
 from recurringjob.core.occurrence_lock import DEFAULT_MAX_REQUEST_SECONDS
-from recurringjob.core.occurrences import Occurrences, build_stream, spec_stream
+from recurringjob.core.occurrences import Occurrences, spec_stream
+from recurringjob.core.planner_anchor import MISSED_COUNT_CAP, AnchorSteps
 from recurringjob.core.planner_status import (
     REJECTED_REASON,
     Bookkeeping,
@@ -38,7 +38,6 @@ from recurringjob.core.spec import BUFFER_POLICIES
 from recurringjob.core.timeutil import format_rfc3339, to_utc, truncate_to_second
 
 TOO_MANY_MISSED = 100  # CronJob's threshold for the TooManyMissedTimes warning
-MISSED_COUNT_CAP = 1000  # cron occurrences are counted by iteration, at most this many per decision
 REJECTED_RETRY_SECONDS = 60  # after the API rejected a Job: one attempt a minute, not a write storm
 ON_TIME_TOLERANCE_SECONDS = 60  # catchUp None: how late an occurrence may be noticed and still run
 _ONE_SECOND = timedelta(seconds=1)
@@ -62,31 +61,6 @@ def plan(rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime
         )
 
 
-def _observed_entries(observed: str) -> tuple[list[tuple[str, str | None]], list[tuple[str, str | None]]]:
-    """The schedules and exclusions a `status.observedSchedule` string records (Spec.observed_schedule)."""
-    schedules: list[tuple[str, str | None]] = []
-    excludes: list[tuple[str, str | None]] = []
-    for line in observed.split("\n"):
-        target = excludes if line.startswith("!") else schedules
-        schedule, _, zone = line.removeprefix("!").rpartition("|")
-        target.append((schedule, zone or None))
-    return schedules, excludes
-
-
-def _same_stream(observed: Any, spec: Spec) -> bool:
-    """True when the recorded schedules and the spec's are spellings of one occurrence stream
-    (whitespace, `*/10` vs `0/10`, `UTC` vs `Etc/UTC`, ...): such an edit must change nothing."""
-    if not isinstance(observed, str) or not observed:
-        return False
-    old_schedules, old_excludes = _observed_entries(observed)
-
-    def keys(entries: Sequence[tuple[str, str | None]]) -> list[str]:
-        return sorted(canonical_schedule_key(s, z) for s, z in entries)
-
-    old = (keys(old_schedules), keys(old_excludes))
-    return old == (keys(spec.stream_schedules), keys(spec.exclude_schedules))
-
-
 def _json_copy(value: Any) -> Any:
     """A deep copy of JSON-shaped data (dicts, lists, scalars): several times faster than
     copy.deepcopy, which matters with recentRuns and nextScheduleTimes in every status."""
@@ -106,7 +80,7 @@ def _counter(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
-class _Planner(PlannerSteps):
+class _Planner(AnchorSteps, PlannerSteps):
     def __init__(self, rj: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], now: datetime,
                  max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS) -> None:
         self.rj = rj
@@ -204,48 +178,6 @@ class _Planner(PlannerSteps):
         jittered = f" (fires at {_fmt(fire)}: jitter)" if fire != cursor else ""
         return self._decision("wait", book, cursor, self._seconds_until(fire),
                               f"{why}Nothing is due; the next occurrence is {_fmt(cursor)}{jittered}.")
-
-    # -- anchoring: where the schedule starts counting --------------------------------------------
-
-    def _anchor(self, spec: Spec, schedule: Occurrences) -> tuple[Occurrences, datetime | None, bool]:
-        """The schedule anchored at status.scheduleFrom and the cursor. First sight anchors at
-        creation; a schedule/timeZone edit anchors at now, so an edit never fires a past time."""
-        created = parse_time(self.metadata.get("creationTimestamp")) or self.now_s
-        last_scheduled = parse_time(self.status.get("lastScheduleTime"))
-        observed = self.status.get("observedSchedule")
-        if observed != spec.observed_schedule and _same_stream(observed, spec):
-            self.status["observedSchedule"] = spec.observed_schedule  # a respelling changes nothing
-        elif observed != spec.observed_schedule:
-            edited = observed is not None
-            if edited:
-                self._count_abandoned(observed)
-            anchor = self.now_s if edited else created
-            self.status["scheduleFrom"] = _fmt(anchor)
-            self.status["observedSchedule"] = spec.observed_schedule
-            schedule = schedule.with_anchor(anchor)
-            start = max(anchor, last_scheduled) if last_scheduled and not edited else anchor
-            return schedule, schedule.next_after(start), edited
-        anchor = parse_time(self.status.get("scheduleFrom")) or created
-        schedule = schedule.with_anchor(anchor)
-        cursor = parse_time(self.status.get("nextScheduleTime"))
-        if cursor is None or cursor <= anchor:
-            start = max(anchor, last_scheduled) if last_scheduled else anchor
-            cursor = schedule.next_after(start)
-        return schedule, cursor, False
-
-    def _count_abandoned(self, observed: Any) -> None:
-        """An edit re-anchors at now: occurrences of the old schedule that were due and not yet
-        decided are given up — counted as missed, not silently dropped."""
-        cursor = parse_time(self.status.get("nextScheduleTime"))
-        anchor = parse_time(self.status.get("scheduleFrom"))
-        if cursor is None or cursor > self.now_s or not isinstance(observed, str) or not observed:
-            return
-        try:
-            old = build_stream(*_observed_entries(observed))
-        except ScheduleError:
-            return
-        old = old.with_anchor(anchor) if anchor is not None else old
-        self._count_missed(old.count(cursor - _ONE_SECOND, self.now_s, MISSED_COUNT_CAP))
 
     # -- the due path: catch-up policy, deadline, concurrency ----------------------------------
 
