@@ -18,6 +18,7 @@ EARLIER = NOW - timedelta(seconds=20)
 CONTAINERS = [{"name": "c", "image": "busybox"}]
 TEMPLATE = {"spec": {"template": {"spec": {"restartPolicy": "Never", "containers": CONTAINERS}}}}
 IN_UTC = {"schedule": "0 * * * * *", "timeZone": "UTC"}
+WITH_TRIGGER = {"schedule": "0 * * * * *", "triggers": [{"id": "t"}]}
 
 
 def settled(name: str = "a", *, rv: str = "1", spec: Mapping[str, Any] | None = None,
@@ -55,6 +56,13 @@ def settled(name: str = "a", *, rv: str = "1", spec: Mapping[str, Any] | None = 
     ("time zone differs from the observed one", settled(spec=IN_UTC), NOW),
     ("invalid spec (Ready=False)", settled(spec={"schedule": "0 * * * * *", "suspend": "yes"}), NOW),
     ("no spec", {**settled(), "spec": None}, NOW),
+    ("a buffered occurrence waits to start", settled(bufferedOccurrences=["2024-03-10T07:00:00Z"]), NOW),
+    ("a trigger in spec not yet recorded", settled(spec=WITH_TRIGGER), NOW),
+    ("a recorded trigger is settled", settled(spec=WITH_TRIGGER, requests=[{"id": "t", "state": "Done"}]),
+     LATER),
+    ("a backfill with occurrences to go", settled(requests=[{"id": "b", "state": "Running",
+                                                             "next": "2024-03-10T05:00:00Z"}]), NOW),
+    ("a pending request", settled(requests=[{"id": "t", "state": "Pending"}]), NOW),
 ])
 def test_initial_due(case: str, rj: Mapping[str, Any], expected: datetime) -> None:
     assert initial_due(rj, NOW) == expected, case

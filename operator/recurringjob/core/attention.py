@@ -19,8 +19,10 @@ def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
     status plan() has not written for this spec (none, no cursor, generation or schedule differing).
     """
     status = rj.get("status")
-    if not isinstance(status, Mapping) or status.get("active"):
+    if not isinstance(status, Mapping) or status.get("active") or status.get("bufferedOccurrences"):
         return now
+    if _requests_waiting(rj, status):
+        return now  # a trigger or backfill a deposed leader left half done: no event will wake it
     cursor = parse_time(status.get("nextScheduleTime"))
     if cursor is None:
         return now
@@ -35,3 +37,18 @@ def initial_due(rj: Mapping[str, Any], now: datetime) -> datetime:
     if status.get("observedSchedule") != observed_schedule:
         return now
     return cursor
+
+
+def _requests_waiting(rj: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """A request in spec not yet in status.requests, or one still Pending / with occurrences to go."""
+    recorded = status.get("requests")
+    entries = [e for e in recorded if isinstance(e, Mapping)] if isinstance(recorded, list) else []
+    if any(e.get("state") == "Pending" or (e.get("state") == "Running" and e.get("next")) for e in entries):
+        return True
+    spec = rj.get("spec")
+    known = {e.get("id") for e in entries}
+    for key in ("triggers", "backfills"):
+        wanted = spec.get(key) if isinstance(spec, Mapping) else None
+        if any(isinstance(e, Mapping) and e.get("id") not in known for e in wanted or []):
+            return True
+    return False
