@@ -172,3 +172,13 @@ def test_jitter_delays_the_launch_and_says_so(env: dict[str, Any]) -> None:
         assert create["ts"] >= fire.timestamp()  # never before its fire time (server clock)
         assert create["name"] == f"spread-{int(nominal.timestamp())}"
     assert any(record.get("annotations", {}).get("recurringjob.dev/fire-time") for record in audit(cluster))
+
+
+def test_a_backwards_backfill_is_refused_at_write_time(env: dict[str, Any]) -> None:
+    """The CRD's CEL rule answers `to` before `from` with a 422 naming the field, before any operator."""
+    kubectl = env["kubectl"]
+    backwards = {"id": "b", "from": "2026-01-02T00:00:00Z", "to": "2026-01-01T00:00:00Z"}
+    manifest = recurringjob("backwards", "backfill", "0 * * * *", backfills=[backwards])
+    result = kubectl("apply", "-f", "-", input=manifest, check=False)
+    assert result.returncode != 0
+    assert "spec.backfills[0]" in result.stderr and "to must not be before from" in result.stderr
