@@ -14,6 +14,10 @@ launch. CPU% and RSS of the operator and of the server are sampled from /proc on
 `--replicas 2 --kill-leader-at S` runs two replicas and SIGKILLs the leader S seconds into the run
 (a crash: the Lease is not released); it reports the takeover, the first launch after the kill and
 the launch lag of the occurrences in the minute after it (misses/duplicates judged as always).
+`--shards N` runs the replicas with `--shards N` (each then leads about N/R shards); the
+kill targets shard 0's holder. Before the operator starts, the dev cluster's raw Job-create
+ceiling is measured with a tight client loop (bench/ceiling.py). `--out DIR` writes
+DIR/report.json (issue 10's keys), DIR/details.json and PNG plots (bench/bench_report.py).
 Prints a table, then one JSON line.
 """
 
@@ -37,6 +41,8 @@ from typing import Any
 
 import aiohttp
 import yaml
+from bench_report import build_report, lag_points, write_outputs
+from ceiling import CEILING_NAMESPACE, job_create_ceiling
 from proc_samples import ProcessSamples, Sampler  # bench/ is on sys.path when run as a script
 from recurringjob.evidence.supervise import (
     ApiClient,
@@ -150,22 +156,27 @@ def operator_writes(entries: list[dict[str, Any]], window: tuple[float, float]) 
     return writes
 
 
+def lease_names(shards: int) -> list[str]:
+    return [LEASE] if shards <= 1 else [f"{LEASE}-{index}" for index in range(shards)]
+
+
 def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float],
-          kill: Fault | None = None) -> dict[str, Any]:
-    with open(audit_path, encoding="utf-8") as handle:
-        entries = list(parse_audit_lines(handle))
+          kill: Fault | None = None, lease: str = LEASE) -> dict[str, Any]:
+    with open(audit_path, encoding="utf-8") as handle:  # not the ceiling's Jobs: no RecurringJob's
+        entries = [e for e in parse_audit_lines(handle) if e.get("namespace") != CEILING_NAMESPACE]
     judged = [JudgedRecurringJob(NAMESPACE, str(recurringjob(i, burst)["metadata"]["name"]),
                                  str(recurringjob(i, burst)["spec"]["schedule"])) for i in range(count)]
     faults = [kill] if kill is not None else []
-    verdict = compute_verdict(entries, judged, window[0], window[1], faults, lease_name=LEASE)
+    verdict = compute_verdict(entries, judged, window[0], window[1], faults, lease_name=lease)
     writes = operator_writes(entries, window)
     launches = sum(count for kind, count in writes.items() if kind.startswith("create jobs 2"))
     total = sum(writes.values())
     result = {"verdict": verdict, "writes": writes, "operator_launches": launches,
-              "writes_per_launch": round(total / launches, 2) if launches else None}
+              "writes_per_launch": round(total / launches, 2) if launches else None,
+              "points": lag_points(entries, window, OPERATOR)}
     pruning = pruning_window(entries, window)
     if pruning is not None:
-        steady = compute_verdict(entries, judged, pruning[0], pruning[1], faults, lease_name=LEASE)
+        steady = compute_verdict(entries, judged, pruning[0], pruning[1], faults, lease_name=lease)
         pruned = operator_writes(entries, pruning)
         deletes = sum(n for kind, n in pruned.items() if kind.startswith("delete jobs 2"))
         result["pruning"] = {"window": pruning, "judged_occurrences": steady.judged_occurrences,
@@ -176,7 +187,7 @@ def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float]
         # occurrences scheduled from the kill on: the takeover gap plus the new leader's catch-up
         after = compute_verdict(entries, judged, math.ceil(kill.start),
                                 min(window[1], math.ceil(kill.start) + AFTER_FAILOVER_SECONDS), faults,
-                                lease_name=LEASE)
+                                lease_name=lease)
         result["after_failover"] = {"failovers": verdict.failovers,
                                     "judged_occurrences": after.judged_occurrences,
                                     "missed": after.missed, "duplicates": after.duplicates,
@@ -205,6 +216,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
               file=sys.stderr)
         creation = asyncio.run(create_all(cluster.base_url, "admin", args.recurringjobs, args.burst))
         print(f"created in {creation:.1f}s ({args.recurringjobs / creation:.0f}/s)", file=sys.stderr)
+        ceiling = asyncio.run(job_create_ceiling(cluster.base_url, "admin", args.ceiling_seconds))
+        print(f"dev cluster Job-create ceiling: {ceiling['creates_per_s']}/s "
+              f"({ceiling['concurrency']} clients, {ceiling['seconds']}s)", file=sys.stderr)
         identities = operator_identities(args.replicas)
         started = time.time()
         replicas: dict[str, ManagedProcess] = {}
@@ -214,7 +228,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                                  identity)
             argv = recurringjob_command("run", "--identity", identity, "--kubeconfig", str(kubeconfig),
                                         "--lease-namespace", "default", "--health-port", "0",
-                                        "--metrics-port", "0", "--log-level", "WARNING", *args.operator_arg)
+                                        "--metrics-port", "0", "--log-level", "WARNING",
+                                        *(("--shards", str(args.shards)) if args.shards > 1 else ()),
+                                        *args.operator_arg)
             if args.profile and identity == identities[0]:
                 argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate",
                         "50", "--nonblocking", "-o", str(args.profile), "--", *argv]
@@ -223,8 +239,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         sampler = Sampler([*replica_samples.values(), server_samples])
         sampler.start()
         admin = ApiClient(cluster.base_url)
-        first_leader = wait_until(lambda: lease_holder(admin, "default", LEASE) in replicas and
-                                  lease_holder(admin, "default", LEASE), 120, 0.2, "the Lease")
+        leases = lease_names(args.shards)
+
+        def every_lease_held() -> str | None:
+            holders = [lease_holder(admin, "default", name) for name in leases]
+            return holders[0] if all(holder in replicas for holder in holders) else None
+
+        first_leader = wait_until(every_lease_held, 120, 0.2, "every Lease held")
         operator, operator_samples = replicas[first_leader], replica_samples[first_leader]
         leader_at = time.time()
         tail = AuditTail(cluster.audit_log(1))
@@ -254,8 +275,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         # SIGTERM: an operator releases the Lease and exits
         supervisor.stop_many([identity for identity in identities if replicas[identity].alive()], grace=20)
         sampler.stopping.set()
-        window = (math.ceil(settled_at) + WARMUP_SECONDS, math.floor(stop_at) - TAIL_SECONDS)
-        result = judge(cluster.audit_log(1), args.recurringjobs, args.burst, window, kill)
+        window = (math.ceil(settled_at) + args.warmup, math.floor(stop_at) - TAIL_SECONDS)
+        result = judge(cluster.audit_log(1), args.recurringjobs, args.burst, window, kill, leases[0])
         # the first leader's figures until its kill: the steady state, not the takeover
         leader_window = (window[0], min(window[1], kill.start if kill is not None else math.inf))
         result |= {"creation_seconds": round(creation, 1), "window": window,
@@ -268,6 +289,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                        "pruning_server": server_samples.summary(*result["pruning"]["window"])}
                       if "pruning" in result else {}),
                    "slow_full_collections": slow_collections(supervisor.log_dir / f"{first_leader}.log"),
+                   "replicas": {identity: samples.summary(*window)
+                                for identity, samples in replica_samples.items()},
+                   "ceiling": ceiling,
                    "leader_after_seconds": round(leader_at - started, 1),
                    "startup_seconds": round(settled_at - leader_at, 1)}
         return result
@@ -369,6 +393,38 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
             "pruning_server": result.get("pruning_server")}
 
 
+def write_report(args: argparse.Namespace, result: dict[str, Any], summary: dict[str, Any]) -> None:
+    window = result["window"]
+    points = result["points"]
+    samples = result["replicas"]
+    built = build_report(recurringjobs=args.recurringjobs, replicas=args.replicas, shards=args.shards,
+                         burst=args.burst, verdict=result["verdict"],
+                         writes_per_occurrence=result["writes_per_launch"], samples=samples,
+                         ceiling=result["ceiling"], window=window, points=points)
+    ceiling = built["ceiling_creates_per_s"] or 0.0
+    per_occurrence = built["writes_per_occurrence"] or 0.0
+    rate = (args.recurringjobs / built["burst_drain_s"]) if args.burst and built["burst_drain_s"] else \
+        built["launches_per_s"]
+    extra = {**summary, "ceiling": result["ceiling"], "replica_samples": samples,
+             "launch_rate_per_s": round(rate, 1),
+             "launch_rate_vs_raw_creates": round(rate / ceiling, 3) if ceiling else None,
+             "launch_rate_vs_ceiling_per_occurrence":
+                 round(rate * per_occurrence / ceiling, 3) if ceiling and per_occurrence else None,
+             "command": " ".join(sys.argv), "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                                        time.gmtime())}
+    write_outputs(args.out, built, extra, points)
+    print(f"wrote {args.out}/report.json, details.json, lag_over_time.png, lag_distribution.png",
+          file=sys.stderr)
+
+
+def machine() -> str:
+    model = ""
+    with contextlib.suppress(OSError):
+        model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
+                      if line.startswith("model name")), "")
+    return f"{os.cpu_count()} cores, {model or 'unknown CPU'}, Python {sys.version.split()[0]}"
+
+
 def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = run) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--recurringjobs", type=int, default=10_000, metavar="N")
@@ -380,11 +436,22 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                         help="extra `recurringjob run` argument e.g. --operator-arg=--workers=32")
     parser.add_argument("--replicas", type=int, default=1, help="operator replicas (default: %(default)s)")
+    parser.add_argument("--shards", type=int, default=1, help="the replicas' --shards (default: %(default)s)")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write DIR/report.json, DIR/details.json and PNG plots of the launch lag")
+    parser.add_argument("--warmup", type=float, default=WARMUP_SECONDS, metavar="SECONDS",
+                        help="seconds after startup before the judged window opens (default: %(default)s)")
+    parser.add_argument("--ceiling-seconds", type=float, default=5.0,
+                        help="how long to measure the raw Job-create ceiling (default: %(default)s)")
     parser.add_argument("--kill-leader-at", type=float, metavar="SECONDS",
                         help="SIGKILL the leader this long into the run (after the 60s warm-up; 2+ replicas)")
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if not 1 <= args.shards <= 256:
+        parser.error("--shards must be between 1 and 256")
+    if args.minutes * 60 <= args.warmup + TAIL_SECONDS:
+        parser.error(f"--minutes must leave a judged window after --warmup {args.warmup:.0f}s")
     if args.kill_leader_at is not None and (args.replicas < 2
                                             or not 0 <= args.kill_leader_at < args.minutes * 60):
         parser.error("--kill-leader-at needs --replicas 2 or more and a time within --minutes")
@@ -394,7 +461,10 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     else:
         with tempfile.TemporaryDirectory(prefix="operator-bench-") as tmp:
             result = runner(args, Path(tmp))
-    print(json.dumps(report(args, result)))
+    summary = report(args, result)
+    print(json.dumps(summary))
+    if args.out:
+        write_report(args, result, summary)
     return 0 if result["verdict"].missed == 0 and result["verdict"].duplicates == 0 else 1
 
 

@@ -18,6 +18,7 @@ class ProcessSamples:
     pid: int
     cpu_percent: list[tuple[float, float]] = field(default_factory=list)  # (wall time, %)
     rss_mib: list[float] = field(default_factory=list)
+    ticks: list[tuple[float, int]] = field(default_factory=list)  # (wall time, utime + stime so far)
     _last: tuple[float, int] | None = None
 
     def sample(self) -> None:
@@ -29,6 +30,7 @@ class ProcessSamples:
         fields = stat.rsplit(")", 1)[1].split()
         ticks = int(fields[11]) + int(fields[12])  # utime + stime
         now = time.monotonic()
+        self.ticks.append((time.time(), ticks))
         if self._last is not None and now > self._last[0]:
             self.cpu_percent.append((time.time(), 100.0 * (ticks - self._last[1]) / CLOCK_TICKS
                                      / (now - self._last[0])))
@@ -41,7 +43,13 @@ class ProcessSamples:
         judged = [cpu for ts, cpu in self.cpu_percent if start <= ts <= end]
         return {"cpu_mean_percent": round(sum(judged) / len(judged), 1) if judged else None,
                 "cpu_max_percent": round(max(judged), 1) if judged else None,
-                "rss_max_mib": round(max(self.rss_mib), 1) if self.rss_mib else None}
+                "rss_max_mib": round(max(self.rss_mib), 1) if self.rss_mib else None,
+                "cpu_seconds": self.cpu_seconds(start, end)}
+
+    def cpu_seconds(self, start: float, end: float) -> float | None:
+        """CPU time (user + system) the process used between the samples nearest inside [start, end]."""
+        inside = [ticks for ts, ticks in self.ticks if start <= ts <= end]
+        return round((inside[-1] - inside[0]) / CLOCK_TICKS, 2) if len(inside) >= 2 else None
 
 
 class Sampler(threading.Thread):

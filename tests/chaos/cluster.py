@@ -72,6 +72,7 @@ class ChaosCluster:
     supervisor: Supervisor = field(init=False)
     devcluster: DevClusterProcess = field(init=False)
     max_request_seconds: float | None = None  # the replicas' --max-request-seconds (None: default)
+    shards: int = 1  # the replicas' --shards; "the leader" is then shard 0's holder
     replicas: dict[int, Replica] = field(default_factory=dict)
     rogues: list[Replica] = field(default_factory=list)
     # Wall-clock offsets (seconds) of the replica slots, applied with libfaketime at (re)start.
@@ -214,6 +215,8 @@ class ChaosCluster:
             )  # fmt: skip
             if self.max_request_seconds is not None:
                 argv += ["--max-request-seconds", str(self.max_request_seconds)]
+            if self.shards > 1:
+                argv += ["--shards", str(self.shards)]
         env = {**_base_env(), "KUBECONFIG": str(kubeconfig)}
         offset = 0.0 if rogue else self.clock_offsets.get(slot, 0.0)
         if offset:
@@ -228,9 +231,14 @@ class ChaosCluster:
     def live_replicas(self) -> list[Replica]:
         return [r for r in self.replicas.values() if r.process.alive() and not r.process.paused]
 
+    @property
+    def leader_lease(self) -> str:
+        """The Lease whose holder leader faults target: the only one, or shard 0's when sharded."""
+        return LEASE_NAME if self.shards <= 1 else f"{LEASE_NAME}-0"
+
     def holder(self) -> str | None:
         try:
-            return lease_holder(self.api, self.namespace, LEASE_NAME)
+            return lease_holder(self.api, self.namespace, self.leader_lease)
         except (urllib.error.URLError, OSError):
             return None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from cluster import ROGUE_LEASE_NAME, ChaosCluster, LeaseTimings, Replica
 from faults_lifecycle import LATE_WRITE_HOLD, Begun, EndAction, LifecycleFaults
+from faults_scale import ScaleFaults
 from recurringjob.devcluster.faultclient import FaultClient
 from recurringjob.evidence.supervise import ApiClient
 from recurringjob.evidence.verdict import Fault
@@ -39,6 +40,10 @@ TIMED_FAULTS = (
     "late-write",
     "label-strip",
     "replace-crash",
+    # faults_scale.py
+    "scale-up",
+    "scale-down",
+    "rolling-update",
 )
 # Faults that are a configuration of the whole run (Job timing), not a moment.
 RUN_FAULTS = ("status-race",)
@@ -83,6 +88,10 @@ def fault_length(kind: str, lease: LeaseTimings, rng: random.Random) -> float:
         "late-write": rng.uniform(*LATE_WRITE_HOLD) + 1.0,  # the hold, then SIGCONT
         # Longer than the lease: the next leader meets failing deletes too.
         "replace-crash": lease.duration + rng.uniform(1.0, 3.0),
+        # Long enough for shards to move twice (in, then back out) with a few occurrences between.
+        "scale-up": lease.duration + rng.uniform(3.0, 5.0),
+        "scale-down": lease.duration + rng.uniform(3.0, 5.0),
+        "rolling-update": 0.0,  # done in one go: every replica replaced in turn
     }[kind]
 
 
@@ -142,6 +151,7 @@ class FaultExecutor:
         # claiming and creating (the moment the incidents' leaders were caught in).
         self.wait_for_work = wait_for_work
         self.lifecycle = LifecycleFaults(self)
+        self.scale = ScaleFaults(self)
 
     @property
     def faults(self) -> FaultClient:
@@ -159,7 +169,8 @@ class FaultExecutor:
     def begin(self, planned: PlannedFault) -> Begun:
         """Inject; returns (Fault records of what is done already or could not be done, its end action)."""
         name = "_" + planned.kind.replace("-", "_")
-        method = getattr(self, name) if hasattr(self, name) else getattr(self.lifecycle, name)
+        owner = next(o for o in (self, self.lifecycle, self.scale) if hasattr(o, name))
+        method = getattr(owner, name)
         result: Begun = method(planned)
         return result
 

@@ -2,7 +2,7 @@
 
     python tests/chaos/run.py --replicas 3 --recurringjobs 20 --schedule '*/2 * * * * *' \\
         --duration 60 --faults kill-leader,pause-leader,partition-leader,api-errors,watch-drops \\
-        --seed 7 --out DIR [--naive]
+        --seed 7 --out DIR [--naive] [--shards N]
 
 Timeline (seconds after the replicas start): the judged window opens a margin after a leader
 exists; timed faults are planned (seeded) inside the window, each ending at least a lease duration
@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tail", type=float, default=3.0, help="margin before the end, seconds")
     parser.add_argument("--max-request-seconds", type=float, default=20.0,
                         help="the replicas' --max-request-seconds (how long a create may be in flight)")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="the replicas' --shards; leader faults then target shard 0's holder")
     parser.add_argument("--short-deadline", type=int, default=30,
                         help="startingDeadlineSeconds of the short-deadline RecurringJobs (clock-skew)")
     return parser
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     cluster = ChaosCluster(out, args.namespace, lease, naive=args.naive,
                            data_dir="devcluster-restart" in kinds,
                            devcluster_args=("--job-duration", job_duration), crd_file=args.crd.resolve(),
-                           max_request_seconds=args.max_request_seconds)
+                           max_request_seconds=args.max_request_seconds, shards=args.shards)
     variants = variants_for(kinds, period, args.short_deadline)
     next_due = next_due_time(args.schedule)
     work_rng = random.Random(args.seed + 1)  # its own stream: the plan stays the same per seed
@@ -293,10 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if error else 130
     # After a fault that leaves no replica able to act: the lease to run out, then catch-up time.
     verdict = compute_verdict(audit, specs, window[0], window[1], faults, status_mismatches=mismatches,
-                              dark_grace=lease.duration + 4.0)
+                              dark_grace=lease.duration + 4.0, lease_name=cluster.leader_lease)
     result = verdict.to_json() | {
-        "run": {"seed": args.seed, "replicas": args.replicas, "schedule": args.schedule,
-                "duration": args.duration, "faults_requested": kinds, "naive": args.naive,
+        "run": {"seed": args.seed, "replicas": args.replicas, "shards": args.shards,
+                "schedule": args.schedule, "duration": args.duration, "faults_requested": kinds,
+                "naive": args.naive,
                 "interrupted": interrupted, "lease": asdict(lease),
                 "max_request_seconds": args.max_request_seconds,
                 "recurringjob_variants": [v.describe() for v in variants]},

@@ -12,6 +12,7 @@ They run one after another (2 cores): keep each around 30 s (rollouts and held w
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,10 @@ REPO = RUN.parents[2]
 
 SCENARIOS = ALL_FAULTS  # one short run per fault the harness knows: a new fault gets its test
 # Faults that take longer than the default run to happen and to settle (rollouts, held writes).
-DURATIONS = {"clock-skew": 40, "job-ttl": 35, "late-write": 35}
+DURATIONS = {"clock-skew": 40, "job-ttl": 35, "late-write": 35, "rolling-update": 35}
+# Faults about moving shards run sharded (3 replicas, 4 shards: uneven shares, so every replica
+# change moves shards); the others run with one Lease, and kill-leader once more sharded below.
+SHARDS = {"scale-up": 4, "scale-down": 4, "rolling-update": 4}
 # Every count of a violation; a clean run has all of them 0.
 VIOLATIONS = ("duplicates", "missed", "spurious", "early", "late_beyond_deadline", "overlaps",
               "recreated_after_deletion")
@@ -49,7 +53,23 @@ def load_verdict(out: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("fault", SCENARIOS)
 def test_scenario_is_clean(fault: str, tmp_path: Path) -> None:
-    code, output = run_harness(tmp_path, fault, 7, duration=DURATIONS.get(fault, 25))
+    assert_clean_scenario(fault, tmp_path, SHARDS.get(fault, 1))
+
+
+def test_sharded_kill_leader_is_clean(tmp_path: Path) -> None:
+    """SIGKILL shard 0's holder with 4 shards over 3 replicas: its shards expire and move."""
+    assert_clean_scenario("kill-leader", tmp_path, 4)
+
+
+# Sharded, the replicas that must have led a shard afterwards (written a shard Lease).
+SHARD_TAKERS = {"scale-up": {"replica-4"}, "scale-down": {"replica-3-r2", "replica-2-r2", "replica-1-r2"},
+                "rolling-update": {"replica-1-r2", "replica-2-r2", "replica-3-r2"}}
+
+
+def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
+    # sharded: 12 RecurringJobs, so every shard very likely has some to launch
+    extra = ("--shards", str(shards), "--recurringjobs", "12") if shards > 1 else ()
+    code, output = run_harness(tmp_path, fault, 7, *extra, duration=DURATIONS.get(fault, 25))
     assert (tmp_path / "verdict.json").exists(), output[-3000:]
     verdict = load_verdict(tmp_path)
     details = ("reasons", "duplicate_details", "missed_details", "spurious_details", "early_details",
@@ -69,16 +89,22 @@ def test_scenario_is_clean(fault: str, tmp_path: Path) -> None:
         assert failover["new_leader"] and failover["new_leader"] != failover["target"], failover
     if fault == "split-brain":
         assert any(client.startswith("rogue-") for client in _lease_writers(tmp_path)), "no second leader"
+    if shards > 1 and fault in SHARD_TAKERS:
+        takers = _lease_writers(tmp_path, shard_leases=True)
+        expected = SHARD_TAKERS[fault]
+        # scale-down restarts one replica (whichever led shard 0): one of the successors must lead
+        assert (takers & expected) if fault == "scale-down" else expected <= takers, (fault, takers)
     assert (tmp_path / "audit.jsonl").stat().st_size > 0
     assert processes_mentioning(tmp_path) == []
 
 
-def _lease_writers(out: Path) -> set[str]:
+def _lease_writers(out: Path, shard_leases: bool = False) -> set[str]:
     writers = set()
     for line in (out / "audit.jsonl").read_text().splitlines():
         entry = json.loads(line)
         if entry.get("resource") == "leases" and 200 <= entry.get("code", 0) < 300:
-            writers.add(str(entry.get("client")))
+            if not shard_leases or re.fullmatch(r"recurringjob-operator-\d+", str(entry.get("name"))):
+                writers.add(str(entry.get("client")))
     return writers
 
 
