@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv tools test lint unit e2e demo chaos bench clean
+.PHONY: venv tools test lint unit e2e demo chaos chaos-sharded bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -78,12 +78,32 @@ e2e: $(STAMP) tools
 demo: $(STAMP)
 	$(VENV)/bin/recurringjob demo
 
-## make chaos: the long exactly-once run: every fault, 20 minutes, 100 RecurringJobs every second (>= 100,000 judged)
+## make chaos: the long exactly-once run: every fault, 20 minutes, 100 RecurringJobs every second (>= 100,000 judged);
+## then the same with 4 shards over the 3 replicas (chaos-sharded)
 CHAOS_SEED ?= 7
 CHAOS_OUT ?= out/chaos-long-seed$(CHAOS_SEED)
 chaos: $(STAMP) $(FAKETIME)
 	$(PY) tests/chaos/run.py --replicas 3 --recurringjobs 100 --schedule '* * * * * *' --duration 1200 \
 	  --faults all --seed $(CHAOS_SEED) --out $(CHAOS_OUT)
+	$(MAKE) chaos-sharded
+
+## make chaos-sharded: the long run with 4 shards over the 3 replicas (shards move on every fault)
+chaos-sharded: $(STAMP) $(FAKETIME)
+	$(PY) tests/chaos/run.py --replicas 3 --shards 4 --recurringjobs 100 --schedule '* * * * * *' \
+	  --duration 1200 --faults all --seed $(CHAOS_SEED) --out out/chaos-long-sharded-seed$(CHAOS_SEED)
+
+## make bench: operator_bench over 1,000 / 10,000 / 100,000 RecurringJobs and 1, 2, 4 replicas (about
+## an hour); out/bench/summary.md is the README's table, with plots. make bench-quick: 2 small runs.
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/bench_suite.py --out out/bench
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) bench/bench_suite.py --quick --out out/bench-quick
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -83,6 +83,7 @@ def write_outputs(out: Path, report: Mapping[str, Any], extra: Mapping[str, Any]
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "details.json").write_text(json.dumps(extra, indent=2, default=str) + "\n")
+    (out / "lags.json").write_text(json.dumps([round(lag, 4) for _, lag, _ in points]))  # the suite's CDF
     title = run_title(report)
     plot_lag_over_time(out / "lag_over_time.png", points, title)
     plot_lag_distribution(out / "lag_distribution.png", {title: [lag for _, lag, _ in points]})

@@ -1,6 +1,7 @@
 """The operator's figures on this machine: one replica, N RecurringJobs firing every minute.
 
-    .venv/bin/python bench/operator_bench.py [--recurringjobs 10000] [--minutes 3] [--burst]
+    .venv/bin/python bench/operator_bench.py [--recurringjobs 10000] [--minutes 3] [--burst | --hourly]
+        [--replicas R] [--shards N] [--out DIR]
 
 Starts a dev cluster (`recurringjob devcluster --job-duration 1s`, audit log on), applies crds/,
 creates N RecurringJobs with concurrent requests and runs one operator replica (`recurringjob
@@ -82,15 +83,23 @@ def python_child(process: ManagedProcess, timeout: float = 10.0) -> int:
 # --- setup: CRD, namespace, RecurringJobs ---------------------------------------------------------
 
 
-def recurringjob(index: int, burst: bool) -> dict[str, Any]:
-    second = 0 if burst else index % 60
+def recurringjob(index: int, shape: str) -> dict[str, Any]:
+    """RecurringJob `index` of a run: every minute at second i % 60 ("minute"), every minute at :00
+    ("burst"), or every hour at one of its 3,600 seconds ("hourly", for 100,000 objects)."""
+    second = 0 if shape == "burst" else index % 60
+    schedule = f"{second} {(index // 60) % 60} * * * *" if shape == "hourly" else f"{second} * * * * *"
     return {"apiVersion": "recurringjob.dev/v1alpha1", "kind": "RecurringJob",
-            "metadata": {"name": f"rj-{index:05d}", "namespace": NAMESPACE},
-            "spec": {"schedule": f"{second} * * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "metadata": {"name": f"rj-{index:06d}" if shape == "hourly" else f"rj-{index:05d}",
+                         "namespace": NAMESPACE},
+            "spec": {"schedule": schedule, "jobTemplate": {"spec": {"template": {"spec": {
                 "restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox:1.36"}]}}}}}}
 
 
-async def create_all(server: str, token: str, count: int, burst: bool, concurrency: int = 32) -> float:
+def shape_of(args: argparse.Namespace) -> str:
+    return "burst" if args.burst else "hourly" if args.hourly else "minute"
+
+
+async def create_all(server: str, token: str, count: int, shape: str, concurrency: int = 32) -> float:
     """Create the CRD, the namespace and `count` RecurringJobs; returns the seconds the RJs took."""
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=concurrency, ssl=False)  # the dev cluster's own certificate
@@ -122,7 +131,7 @@ async def create_all(server: str, token: str, count: int, burst: bool, concurren
 
         async def creator() -> None:
             for index in pending:
-                await post(RJ_PATH, recurringjob(index, burst))
+                await post(RJ_PATH, recurringjob(index, shape))
 
         await asyncio.gather(*(creator() for _ in range(concurrency)))
         return time.perf_counter() - started
@@ -160,12 +169,12 @@ def lease_names(shards: int) -> list[str]:
     return [LEASE] if shards <= 1 else [f"{LEASE}-{index}" for index in range(shards)]
 
 
-def judge(audit_path: Path, count: int, burst: bool, window: tuple[float, float],
+def judge(audit_path: Path, count: int, shape: str, window: tuple[float, float],
           kill: Fault | None = None, lease: str = LEASE) -> dict[str, Any]:
     with open(audit_path, encoding="utf-8") as handle:  # not the ceiling's Jobs: no RecurringJob's
         entries = [e for e in parse_audit_lines(handle) if e.get("namespace") != CEILING_NAMESPACE]
-    judged = [JudgedRecurringJob(NAMESPACE, str(recurringjob(i, burst)["metadata"]["name"]),
-                                 str(recurringjob(i, burst)["spec"]["schedule"])) for i in range(count)]
+    judged = [JudgedRecurringJob(NAMESPACE, str(recurringjob(i, shape)["metadata"]["name"]),
+                                 str(recurringjob(i, shape)["spec"]["schedule"])) for i in range(count)]
     faults = [kill] if kill is not None else []
     verdict = compute_verdict(entries, judged, window[0], window[1], faults, lease_name=lease)
     writes = operator_writes(entries, window)
@@ -214,7 +223,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         server_samples = ProcessSamples(supervisor.get(cluster.name).pid)
         print(f"dev cluster at {cluster.base_url}; creating {args.recurringjobs} RecurringJobs",
               file=sys.stderr)
-        creation = asyncio.run(create_all(cluster.base_url, "admin", args.recurringjobs, args.burst))
+        creation = asyncio.run(create_all(cluster.base_url, "admin", args.recurringjobs, shape_of(args)))
         print(f"created in {creation:.1f}s ({args.recurringjobs / creation:.0f}/s)", file=sys.stderr)
         ceiling = asyncio.run(job_create_ceiling(cluster.base_url, "admin", args.ceiling_seconds))
         print(f"dev cluster Job-create ceiling: {ceiling['creates_per_s']}/s "
@@ -276,7 +285,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         supervisor.stop_many([identity for identity in identities if replicas[identity].alive()], grace=20)
         sampler.stopping.set()
         window = (math.ceil(settled_at) + args.warmup, math.floor(stop_at) - TAIL_SECONDS)
-        result = judge(cluster.audit_log(1), args.recurringjobs, args.burst, window, kill, leases[0])
+        result = judge(cluster.audit_log(1), args.recurringjobs, shape_of(args), window, kill, leases[0])
         # the first leader's figures until its kill: the steady state, not the takeover
         leader_window = (window[0], min(window[1], kill.start if kill is not None else math.inf))
         result |= {"creation_seconds": round(creation, 1), "window": window,
@@ -326,8 +335,10 @@ def cpu(samples: dict[str, Any]) -> str:
 
 def report(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
     verdict = result["verdict"]
-    shape = "burst at :00" if args.burst else "spread over the minute"
-    rate = f"{args.recurringjobs} at once" if args.burst else round(args.recurringjobs / 60, 1)
+    shape = {"burst": "burst at :00", "hourly": "hourly, spread over the hour",
+             "minute": "spread over the minute"}[shape_of(args)]
+    rate = f"{args.recurringjobs} at once" if args.burst else round(
+        args.recurringjobs / (3600 if args.hourly else 60), 1)
     lag = " / ".join(str(verdict.lateness_seconds[k]) for k in ("p50", "p99", "max"))
     operator, server = result["operator"], result["server"]
     rows: list[tuple[str, Any]] = [
@@ -430,6 +441,8 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     parser.add_argument("--recurringjobs", type=int, default=10_000, metavar="N")
     parser.add_argument("--minutes", type=float, default=3.0, help="operator run time after it leads")
     parser.add_argument("--burst", action="store_true", help="every RecurringJob fires at second 0")
+    parser.add_argument("--hourly", action="store_true",
+                        help="hourly schedules spread over the hour (memory and cold start at 100,000)")
     parser.add_argument("--workdir", type=Path, help="keep logs and the audit log here (default: temp)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the operator under py-spy; its collapsed stacks go to FILE")
@@ -448,6 +461,8 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if args.burst and args.hourly:
+        parser.error("--burst and --hourly exclude each other")
     if not 1 <= args.shards <= 256:
         parser.error("--shards must be between 1 and 256")
     if args.minutes * 60 <= args.warmup + TAIL_SECONDS:
