@@ -6,8 +6,12 @@ from __future__ import annotations
 import copy
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from planner_helpers import make_rj, step, utc
+from recurringjob.core.occurrences import occurrence_stream
 from recurringjob.core.planner import plan
 from recurringjob.core.requests import (
     BACKFILL_LIMIT,
@@ -235,3 +239,29 @@ def test_lost_creates_of_requests_are_recovered_whatever_the_deadline() -> None:
     recovery = plan(rj, jobs, utc("2024-01-01T05:10:00Z"))
     assert sorted(m["metadata"]["name"] for m in recovery.recreate) == ["rj-1704070800", "rj-t-now"]
     assert recovery.missed == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(zone=st.sampled_from(["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago",
+                             "Asia/Tehran", "Pacific/Chatham"]),
+       hour=st.integers(0, 23), minute=st.sampled_from([0, 15, 30, 45]),
+       start_day=st.integers(0, 300), days=st.integers(1, 60))
+def test_a_backfill_across_dst_launches_each_local_day_once(zone: str, hour: int, minute: int, start_day: int,
+                                                            days: int) -> None:
+    start = utc("2023-01-01T00:00:00Z") + timedelta(days=start_day)
+    end = start + timedelta(days=days)
+    rj = make_rj(f"{minute} {hour} * * *", timeZone=zone, created="2022-12-01T00:00:00Z",
+                 backfills=[{"id": "b", "from": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             "to": end.strftime("%Y-%m-%dT%H:%M:%SZ")}], successfulJobsHistoryLimit=100)
+    jobs: list[dict[str, Any]] = []
+    now = utc("2024-06-01T00:00:00Z")
+    for second in range(days + 5):
+        step(rj, jobs, now + timedelta(seconds=second))
+    kind = "recurringjob.dev/trigger-kind"
+    backfilled = [j for j in jobs if j["metadata"]["annotations"][kind] == "backfill"]
+    times = [utc(j["metadata"]["annotations"]["recurringjob.dev/scheduled-time"]) for j in backfilled]
+    expected = occurrence_stream(rj).occurrences(start - timedelta(seconds=1), end, 1000)
+    assert sorted(times) == expected and len(set(times)) == len(times)
+    local_days = [t.astimezone(ZoneInfo(zone)).date() for t in times]
+    assert len(set(local_days)) == len(local_days)  # never twice on a day (fall back)
+    assert request(rj, "b")["launched"] == len(expected) == request(rj, "b")["total"]
