@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from planner_helpers import make_rj, utc
+from planner_helpers import make_rj, step, utc
 from recurringjob.core.occurrences import Occurrences, build_stream, occurrence_stream
 from recurringjob.core.planner import plan
 
@@ -94,3 +94,22 @@ def test_merged_stream_is_the_sorted_union_without_repeats(entries: list[tuple[i
     end, before = T0 + 2 * DAY - timedelta(seconds=1), T0 - timedelta(seconds=1)
     assert stream.latest_at_or_before(end) == expected[-1]
     assert stream.nth_latest_at_or_before(end, len(expected), before) == expected[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 59), min_size=1, max_size=4), min_size=1, max_size=4))
+def test_the_planner_launches_each_instant_of_merged_schedules_once(minute_sets: list[set[int]]) -> None:
+    rj = make_rj(created="2024-01-01T00:00:00Z",
+                 schedules=[{"schedule": f"{','.join(map(str, sorted(m)))} * * * *"} for m in minute_sets])
+    del rj["spec"]["schedule"]
+    jobs: list[dict] = []
+    launched = []
+    now = utc("2024-01-01T00:00:00Z")
+    while now < utc("2024-01-01T02:00:00Z"):
+        now += timedelta(seconds=30)
+        decision = step(rj, jobs, now)
+        launched += [decision.scheduled_time] if decision.job else []
+    created = utc("2024-01-01T00:00:00Z")
+    union = sorted({created + timedelta(hours=h, minutes=m)
+                    for h in range(3) for ms in minute_sets for m in ms})
+    assert launched == [t for t in union if created < t <= now]
