@@ -68,7 +68,30 @@ def is_member(node: FieldSet) -> bool:
 def _node(member: bool, children: FieldSet) -> FieldSet | None:
     if not children:
         return LEAF if member else None
-    return {MEMBER: LEAF, **children} if member else children
+    return intern({MEMBER: LEAF, **children} if member else children)
+
+
+# Hash-consing: equal nodes built from the same (interned) children are one shared dict, so objects
+# of the same shape share their field sets (memory, and far fewer objects for the garbage collector
+# to scan). A node's key is its items with children by identity; the table keeps those children
+# alive, so an identity is never reused while its key is in the table. Cleared when full.
+_INTERNED: dict[tuple[tuple[str, int], ...], FieldSet] = {}
+_INTERN_LIMIT = 50_000
+
+
+def intern(node: FieldSet) -> FieldSet:
+    key = tuple([(k, id(v)) for k, v in node.items()])
+    found = _INTERNED.get(key)
+    if found is not None:
+        return found
+    if len(_INTERNED) >= _INTERN_LIMIT:
+        _INTERNED.clear()
+    _INTERNED[key] = node
+    return node
+
+
+def _interned_or_none(node: FieldSet) -> FieldSet | None:
+    return intern(node) if node else None
 
 
 def union(a: FieldSet | None, b: FieldSet | None) -> FieldSet | None:
@@ -308,7 +331,7 @@ def compare(
     for key, before in old.items():
         if key not in new and key not in _ROOT_SKIPPED and _in_scope(key, scope):
             removed["f:" + key] = full_set(before, shape.child(key)[0])
-    return changed or None, removed or None
+    return _interned_or_none(changed), _interned_or_none(removed)
 
 
 class _Absent:
@@ -366,7 +389,7 @@ def _compare_map(
             removed["f:" + key] = (
                 full_set(old_value, shape.child(key)[0]) if isinstance(old_value, dict | list) else LEAF
             )
-    return changed or None, removed or None
+    return _interned_or_none(changed), _interned_or_none(removed)
 
 
 def _compare_items(
@@ -386,4 +409,4 @@ def _compare_items(
     for key, old_item in before.items():
         if key not in after:
             removed[key] = full_set(old_item, item_shape)
-    return changed or None, removed or None
+    return _interned_or_none(changed), _interned_or_none(removed)
