@@ -113,3 +113,13 @@ def test_the_planner_launches_each_instant_of_merged_schedules_once(minute_sets:
     union = sorted({created + timedelta(hours=h, minutes=m)
                     for h in range(3) for ms in minute_sets for m in ms})
     assert launched == [t for t in union if created < t <= now]
+
+
+def test_a_day_long_exclusion_of_a_per_second_schedule_is_jumped_both_ways() -> None:
+    """Walked a minute at a time (1,440 steps), not a second at a time (86,400)."""
+    stream = build_stream([("* * * * * *", None)], [("* * 25 12 *", None)])
+    christmas = datetime(2026, 12, 25, tzinfo=UTC)
+    assert stream.next_after(christmas - timedelta(seconds=1)) == christmas + DAY
+    second = timedelta(seconds=1)
+    assert stream.latest_at_or_before(christmas + DAY - second) == christmas - second
+    assert stream.count(christmas - 2 * second, christmas + DAY, 10) == 2

@@ -54,6 +54,17 @@ class Occurrences:
     def excluded(self, t: datetime) -> bool:
         return any(_matches(e, t) for e in self.excludes)
 
+    def _excluded_window(self, t: datetime) -> tuple[datetime, datetime] | None:
+        """The first and last second of the exclusion window covering t (a 5-field exclude covers
+        its whole minute, so the walks jump over it instead of stepping through a per-second
+        schedule), or None when t is not excluded."""
+        widths = [_resolution(e) for e in self.excludes if _matches(e, t)]
+        if not widths:
+            return None
+        width = max(widths)
+        first = t - timedelta(seconds=to_epoch_seconds(t) % width)
+        return first, first + timedelta(seconds=width - 1)
+
     def _in_window(self, t: datetime) -> bool:
         return (self.start is None or t >= self.start) and (self.end is None or t <= self.end)
 
@@ -73,9 +84,10 @@ class Occurrences:
             found = min(candidates)
             if self.end is not None and found > self.end:
                 return None
-            if not self.excluded(found):
+            window = self._excluded_window(found)
+            if window is None:
                 return found
-            t = found
+            t = window[1]
         return None
 
     def latest_at_or_before(self, t: datetime, after: datetime | None = None) -> datetime | None:
@@ -91,9 +103,10 @@ class Occurrences:
             if not candidates:
                 return None
             found = max(candidates)
-            if not self.excluded(found):
+            window = self._excluded_window(found)
+            if window is None:
                 return found
-            t = found - _ONE_SECOND
+            t = window[0] - _ONE_SECOND
         return None
 
     def occurrences(self, after: datetime, until: datetime, limit: int) -> list[datetime]:
