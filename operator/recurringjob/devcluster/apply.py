@@ -41,6 +41,8 @@ def field_write(request: web.Request, verb: str) -> FieldWrite | None:
         return None
     query = request.query
     field_manager = query.get("fieldManager", "")
+    if not field_manager and verb != "patch":  # the common case: nothing to check
+        return FieldWrite(managedfields.manager_of(None, request.headers.get("User-Agent", "")))
     causes = managedfields.field_manager_errors(field_manager)
     if verb == "patch":
         if request.content_type != APPLY_PATCH_TYPE:
