@@ -9,7 +9,7 @@ from typing import Any
 from planner_helpers import make_rj, utc
 from recurringjob.core.jobs import NAME_LABEL
 from recurringjob.core.planner import plan
-from recurringjob.runtime.cache import Cache
+from recurringjob.runtime.cache import LAST_APPLIED, Cache
 
 T = "2024-01-01T10:00:00Z"
 NOW = "2024-01-01T10:00:05Z"
@@ -164,3 +164,18 @@ def test_a_relist_keeps_a_finished_claimed_job_as_a_tombstone_until_booked() -> 
     assert decision.status["lastSuccessfulTime"] == FINISHED
     _, removed = cache.replace_jobs([], in_scope=lambda _: True, list_rv="101")
     assert removed == [] and len(cache.jobs_of(("default", "rj"))) == 1  # still a tombstone
+
+
+def test_recurringjobs_are_cached_without_managed_fields_or_last_applied_configuration() -> None:
+    cache = Cache()
+    rj = {"metadata": {"name": "a", "namespace": "ns", "uid": "u1", "resourceVersion": "3",
+                       "annotations": {LAST_APPLIED: "{...}" * 100, "team": "data"},
+                       "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+          "spec": {"schedule": "* * * * *"}, "status": {"active": []}}
+    assert cache.put_recurringjob(rj)
+    held = cache.recurringjob(("ns", "a"))
+    assert held is not None
+    assert held["metadata"] == {"name": "a", "namespace": "ns", "uid": "u1", "resourceVersion": "3",
+                                "annotations": {"team": "data"}}
+    assert held["spec"] == rj["spec"] and held["status"] == rj["status"]
+    assert "managedFields" in rj["metadata"] and LAST_APPLIED in rj["metadata"]["annotations"]  # not mutated

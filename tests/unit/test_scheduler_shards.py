@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from recurringjob.core.jobs import OCCURRENCE_LOCK_FINALIZER
 from recurringjob.core.planner import Decision
 from recurringjob.runtime.acting import acting_shard
+from recurringjob.runtime.kube import job_path
 from test_scheduler import make, rj, wait_decision
 
 
@@ -73,3 +75,29 @@ def test_stopping_a_shard_drops_its_queue_and_the_last_one_stops_the_scheduler()
         assert not scheduler.active and scheduler.queue_size() == 0
 
     asyncio.run(scenario())
+
+
+def orphan(name: str, owner_uid: str) -> dict[str, Any]:
+    """A Job being deleted whose RecurringJob is gone, its occurrence lock long free to release."""
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": "1",
+                         "creationTimestamp": "2020-01-01T00:00:00Z",
+                         "deletionTimestamp": "2020-01-01T00:01:00Z",
+                         "finalizers": [OCCURRENCE_LOCK_FINALIZER],
+                         "ownerReferences": [{"apiVersion": "recurringjob.dev/v1alpha1",
+                                              "kind": "RecurringJob", "name": "gone", "uid": owner_uid,
+                                              "controller": True}]}}
+
+
+def test_the_orphaned_lock_sweep_releases_only_jobs_of_led_shards() -> None:
+    async def scenario(shards: TwoShards | None) -> set[str]:
+        scheduler, cache, api, _ = make()
+        scheduler.sharding = shards
+        for name, uid in (("j-a", "uid-a-gone"), ("j-b", "uid-b-gone")):
+            api.put_object(job_path("ns", name), orphan(name, uid))
+            cache.put_job(orphan(name, uid))
+        assert await scheduler.release_orphaned_locks() == (1 if shards else 2)
+        return {path.rsplit("/", 1)[1] for method, path in api.writes("PATCH")}
+
+    assert asyncio.run(scenario(None)) == {"j-a", "j-b"}  # unsharded: every orphan
+    assert asyncio.run(scenario(TwoShards(1))) == {"j-b"}  # sharded: the led shard's orphans only

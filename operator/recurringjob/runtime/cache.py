@@ -1,9 +1,10 @@
 """In-memory caches fed by the watch streams (every replica keeps them warm for fast failover).
 
-Objects are stored as given and never mutated: RecurringJobs as the API returned them, Jobs slimmed
-(jobwatch.slim_job). Our own writes are fed in too (the response of a claim or a create), so the
-next plan sees them before the watch event arrives; an older watch event arriving after that is
-ignored by comparing resourceVersions.
+Objects are stored never mutated: RecurringJobs as the API returned them minus managedFields and
+kubectl's last-applied annotation (slim_recurringjob), Jobs slimmed (jobwatch.slim_job). Our own
+writes are fed in too (the response of a claim or a create), so the next plan sees them before the
+watch event arrives; an older watch event arriving after that is ignored by comparing
+resourceVersions.
 
 A Job belongs to the RecurringJob named by its controller ownerReference (never by a label: a
 label can be edited away), and is handed to the planner only while that owner's uid is the one
@@ -21,6 +22,28 @@ Key = tuple[str, str]  # (namespace, name)
 Obj = Mapping[str, Any]
 
 OWNER_API_GROUP_PREFIX = f"{GROUP}/"
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def slim_recurringjob(rj: Obj) -> Obj:
+    """The RecurringJob without what planning never reads: metadata.managedFields and kubectl's
+    last-applied annotation (together often larger than the spec; kept per object, they were the
+    cache's largest dead weight). The claim's status PUT may omit both: the API server keeps an
+    object's managedFields when a write carries none, and a status write changes no metadata."""
+    meta = rj.get("metadata")
+    if not isinstance(meta, Mapping):
+        return rj
+    annotations = meta.get("annotations")
+    has_last_applied = isinstance(annotations, Mapping) and LAST_APPLIED in annotations
+    if "managedFields" not in meta and not has_last_applied:
+        return rj
+    slim = {key: value for key, value in meta.items() if key != "managedFields"}
+    if has_last_applied:
+        assert isinstance(annotations, Mapping)
+        slim["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**rj, "metadata": slim}
 
 
 def key_of(obj: Obj) -> Key:
@@ -99,7 +122,7 @@ class Cache:
         key = key_of(rj)
         if (rj.get("metadata") or {}).get("uid") in self._deleted or not _is_newer(self._rjs.get(key), rj):
             return False
-        self._rjs[key] = rj
+        self._rjs[key] = slim_recurringjob(rj)
         if key in self._gone:
             self._forget_booked_tombstones(key, rj)
         return True

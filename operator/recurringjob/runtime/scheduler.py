@@ -430,10 +430,16 @@ class Scheduler:
                 for rj in map(self.cache.recurringjob, self.cache.recurringjob_keys()) if rj is not None}
         jobs: Iterable[Mapping[str, Any]] = self.cache.iter_jobs()
         sharding = self.sharding
+        shards: dict[tuple[str, str], int] = {}
         if sharding is not None:  # each shard's leader sweeps the Jobs of its own shard
-            jobs = [job for job in jobs if sharding.leads(sharding.shard_of(controller_uid(job) or ""))]
-        shards = {((job.get("metadata") or {}).get("namespace"), (job.get("metadata") or {}).get("name")):
-                  sharding.shard_of(controller_uid(job) or "") if sharding else 0 for job in jobs}
+            mine = []
+            for job in jobs:
+                shard = sharding.shard_of(controller_uid(job) or "")
+                if sharding.leads(shard):
+                    meta = job.get("metadata") or {}
+                    shards[(str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = shard
+                    mine.append(job)
+            jobs = mine
         orphans = orphaned_locks(jobs, live, self.now(), self.max_request_seconds)
         for namespace, name in orphans:
             token = acting_shard.set(shards.get((namespace, name), 0))
