@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
+
+import orjson
 
 from recurringjob import GROUP
 from recurringjob.runtime.cache import Cache, controller_ref, owner_key
@@ -209,7 +210,7 @@ class Reflector:
                     total_timeout=self.watch_seconds + 30.0)) as lines:
                 async for line in lines:
                     if line.strip():
-                        self._handle(json.loads(line))
+                        self._handle(orjson.loads(line))
                         events += 1
         except ApiError as exc:
             if exc.status != 0 or (time.monotonic() - started < self.healthy_seconds and not events):

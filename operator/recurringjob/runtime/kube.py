@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import aiohttp.helpers
+import orjson
 from kubernetes.aio.client.api_client import ApiClient
 from kubernetes.aio.client.configuration import Configuration
 from kubernetes.aio.config import incluster_config, kube_config
@@ -228,7 +229,7 @@ class KubeApi:
         if self.on_response is not None:
             self.on_response(sent, received, response.headers.get("Date"))
         if 200 <= response.status < 300:
-            return json.loads(data) if data else None
+            return orjson.loads(data) if data else None  # ~3x json.loads: every answer is decoded
         raise _api_error(response.status, response.reason or "", data, response.headers.get("Retry-After"),
                          response.headers.get("Date"))
 

@@ -114,6 +114,9 @@ class Metrics:
         self.server_clock_uncertainty.set(float("nan"))
         self.build_info.labels(version=__version__).set(1)
         self._info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._per_rj_gauges = (self.next_schedule, self.last_schedule, self.last_successful,
+                               self.last_failed, self.active_jobs, self.suspended, self.ready)
+        self._children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._lock = threading.Lock()
 
     def observe_recurringjob(self, rj: Mapping[str, Any]) -> None:
@@ -133,18 +136,23 @@ class Metrics:
                 self._info_labels[key] = info
         if old_info is None:
             self._zero_counters(key)
-        for gauge, field in ((self.next_schedule, "nextScheduleTime"),
-                             (self.last_schedule, "lastScheduleTime"),
-                             (self.last_successful, "lastSuccessfulTime"),
-                             (self.last_failed, "lastFailedTime")):
+        # the children of this RecurringJob's gauges, looked up once: labels() hashes, locks and
+        # validates on every call, and this runs for every RecurringJob watch event
+        children = self._children.get(key)
+        if children is None:
+            children = tuple(gauge.labels(*key) for gauge in self._per_rj_gauges)
+            self._children[key] = children
+        next_schedule, last_schedule, last_successful, last_failed, active, suspended, ready = children
+        for child, field in ((next_schedule, "nextScheduleTime"), (last_schedule, "lastScheduleTime"),
+                             (last_successful, "lastSuccessfulTime"), (last_failed, "lastFailedTime")):
             value = _ts(status.get(field))
             if value is not None:
-                gauge.labels(*key).set(value)
-        self.active_jobs.labels(*key).set(len(status.get("active") or ()))
-        self.suspended.labels(*key).set(1 if spec.get("suspend") else 0)
+                child.set(value)
+        active.set(len(status.get("active") or ()))
+        suspended.set(1 if spec.get("suspend") else 0)
         conditions = status.get("conditions") or ()
-        ready = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
-        self.ready.labels(*key).set(1 if ready is None or ready.get("status") == "True" else 0)
+        condition = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
+        ready.set(1 if condition is None or condition.get("status") == "True" else 0)
 
     def _zero_counters(self, key: tuple[str, str]) -> None:
         """Every result series exists at 0 from first sight: Prometheus' increase() needs a sample
@@ -171,10 +179,10 @@ class Metrics:
         key = (namespace, name)
         with self._lock:
             info = self._info_labels.pop(key, None)
+        self._children.pop(key, None)
         if info is not None:
             self._remove(self.info, info)
-        for gauge in (self.next_schedule, self.last_schedule, self.last_successful, self.last_failed,
-                      self.active_jobs, self.suspended, self.ready):
+        for gauge in self._per_rj_gauges:
             self._remove(gauge, key)
         for result in OCCURRENCE_RESULTS:
             self._remove(self.occurrences, (*key, result))
