@@ -44,7 +44,7 @@ class Run:
 
 FULL = [
     Run("n1000-r1", 1_000),
-    Run("n10000-r1", 10_000),
+    Run("n10000-r1", 10_000, minutes=5.0),  # long enough for the steady state (pruning)
     Run("n10000-r1-burst", 10_000, shape="--burst"),
     Run("n10000-r2-s4", 10_000, replicas=2, shards=4),
     Run("n10000-r4-s8", 10_000, replicas=4, shards=8),
