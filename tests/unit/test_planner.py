@@ -310,15 +310,19 @@ def test_no_status_write_when_nothing_changed() -> None:
     assert again.status is None and again.action == "wait" and again.requeue_after == 2400.0
 
 
-def test_replace_supersedes_unlaunched_claims_and_replaces_active() -> None:
+def test_replace_recovers_an_unlaunched_claim_before_replacing_it() -> None:
+    """Every claimed occurrence runs: the never-created Job is created first, then replaced."""
     rj = make_rj(
         status=status_at("2024-01-01T02:00:00Z", active=[{"name": "rj-1704070800"}]),
         concurrencyPolicy="Replace",
     )
-    decision = plan(rj, [], utc("2024-01-01T02:00:00Z"))  # the claimed Job was never created
-    assert decision.action == "launch" and decision.recreate == () and decision.missed == 1
-    assert decision.status is not None
-    assert [ref["name"] for ref in decision.status["active"]] == ["rj-1704074400"]
+    jobs: list[dict[str, Any]] = []
+    recovery = step(rj, jobs, "2024-01-01T02:00:00Z")  # the claimed Job was never created
+    assert recovery.action == "wait" and recovery.missed == 0
+    assert [m["metadata"]["name"] for m in recovery.recreate] == ["rj-1704070800"]
+    replace = step(rj, jobs, "2024-01-01T02:00:01Z")
+    assert replace.action == "launch" and replace.delete_active == ("rj-1704070800",)
+    assert [ref["name"] for ref in rj["status"]["active"]] == ["rj-1704074400"]
 
 
 # -- suspend and resume: catchUp applies to what was missed meanwhile --------------------------

@@ -242,6 +242,12 @@ class _Planner(AnchorSteps, PlannerSteps):
     def _run(
         self, spec: Spec, schedule: Occurrences, target: datetime, book: Bookkeeping, missed_note: str
     ) -> Decision:
+        if spec.concurrency_policy == "Replace" and book.recreate:
+            # A claimed occurrence whose Job was never created (its leader died) runs first; the next
+            # plan replaces it. Superseding it unlaunched would lose an occurrence that was claimed.
+            return self._decision("wait", book, parse_time(self.status.get("nextScheduleTime")), 0.0,
+                                  f"Recovering claimed occurrence(s) before launching the one at "
+                                  f"{_fmt(target)}.")
         next_cursor = schedule.next_after(target)
         self._set_cursor(schedule, next_cursor, False)
         requeue = self._requeue(next_cursor)
