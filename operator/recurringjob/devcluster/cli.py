@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from recurringjob.devcluster.gcpolicy import FreezeSurvivors
     from recurringjob.devcluster.server import Options, serve
 
     if not 0 <= args.port <= 65535:
@@ -73,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
     options.faults = FaultInjector.from_args(args)
     options.jobsim_factory = lambda store: JobSimulator.from_args(store, args)
     logging.basicConfig(level=logging.WARNING, format="devcluster %(levelname)s %(name)s: %(message)s")
+    FreezeSurvivors().install()  # see gcpolicy.py: full collections paused the server for ~1 s
     try:
         asyncio.run(serve(options))
     except OSError as exc:
