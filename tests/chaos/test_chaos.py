@@ -27,7 +27,7 @@ REPO = RUN.parents[2]
 
 SCENARIOS = ALL_FAULTS  # one short run per fault the harness knows: a new fault gets its test
 # Faults that take longer than the default run to happen and to settle (rollouts, held writes).
-DURATIONS = {"clock-skew": 40, "job-ttl": 35, "late-write": 35, "rolling-update": 35}
+DURATIONS = {"clock-skew": 40, "job-ttl": 45, "late-write": 35, "rolling-update": 35}
 # Faults about moving shards run sharded (3 replicas, 4 shards: uneven shares, so every replica
 # change moves shards); the others run with one Lease, and kill-leader once more sharded below.
 SHARDS = {"scale-up": 4, "scale-down": 4, "rolling-update": 4}
