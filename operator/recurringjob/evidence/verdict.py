@@ -39,6 +39,7 @@ from recurringjob.core.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
 from recurringjob.evidence.verdict_audit import (
     Fault,
     JudgedRecurringJob,
+    JudgedRequest,
     Launch,
     format_time,
     job_launches,
@@ -49,6 +50,7 @@ from recurringjob.evidence.verdict_audit import (
     parse_audit_lines,
     parse_time,
 )
+from recurringjob.evidence.verdict_requests import judge_requests, split_trigger_launches
 from recurringjob.evidence.verdict_rules import (
     Occurrence,
     dark_windows,
@@ -63,7 +65,8 @@ from recurringjob.evidence.verdict_rules import (
 
 # Re-exported: the harness, the demo and the bench import these from here.
 __all__ = [
-    "NAME_LABEL", "SCHEDULED_TIME_ANNOTATION", "Fault", "JudgedRecurringJob", "Launch", "Verdict",
+    "NAME_LABEL", "SCHEDULED_TIME_ANNOTATION", "Fault", "JudgedRecurringJob", "JudgedRequest", "Launch",
+    "Verdict",
     "compute_verdict", "format_time", "is_schedule_time", "job_launches", "parse_audit_lines", "parse_time",
     "percentile", "schedule_times_between",
 ]  # fmt: skip
@@ -107,6 +110,8 @@ class Verdict:
     late_details: list[dict[str, Any]] = field(default_factory=list)
     overlap_details: list[dict[str, Any]] = field(default_factory=list)
     recreated_details: list[dict[str, Any]] = field(default_factory=list)
+    # run-now and backfill requests judged (verdict_requests): triggers, backfills, backfill_occurrences
+    requests_judged: dict[str, int] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -163,28 +168,28 @@ def compute_verdict(
     status_mismatches: Sequence[Mapping[str, Any]] = (),
     dark_grace: float = 0.0,
     forbid_grace: float = 5.0,
+    requests: Sequence[JudgedRequest] | None = None,
 ) -> Verdict:
     """Judge occurrences scheduled in [window_start, window_end] (unix seconds, inclusive).
 
     `dark_grace`: seconds after a fault's end during which no replica may yet act (takeover and
-    catch-up), for misses of deadline RecurringJobs; `forbid_grace`: see `excused_misses`.
+    catch-up), for misses of deadline RecurringJobs; `forbid_grace`: see `excused_misses`;
+    `requests`: the trigger and backfill requests made (see `verdict_requests`; None: not known).
     """
     entries = list(audit)
     launches, rejected = job_launches(entries)
     known = {(rj.namespace, rj.name): rj for rj in recurringjobs}
-    by_occurrence, spurious_details = _occurrences(launches, known)
+    occurrence_launches, trigger_launches = split_trigger_launches(launches)
+    by_occurrence, spurious_details = _occurrences(occurrence_launches, known)
+    asked = judge_requests(trigger_launches, by_occurrence, known, requests, _times_of)
+    spurious_details = asked.spurious + spurious_details
 
     start = datetime.fromtimestamp(window_start, UTC)
     end = datetime.fromtimestamp(window_end, UTC)
     judged: list[Occurrence] = []
     for rj in recurringjobs:
         # An invalid schedule (Ready=False) has no occurrences: nothing may run for it.
-        times = (
-            schedule_times_between(rj.schedule, rj.time_zone, start, end, rj.anchor)
-            if _valid_schedule(rj)
-            else []
-        )
-        judged.extend((rj.namespace, rj.name, t) for t in times)
+        judged.extend((rj.namespace, rj.name, t) for t in _times_of(rj, start, end))
 
     # Who launches is the operator (or whatever scheduler is judged): its deletes are its own business.
     operator_clients = {launch.client for launch in launches}
@@ -199,17 +204,17 @@ def compute_verdict(
 
     unlaunched = [key for key in judged if not by_occurrence.get(key)]
     excused = excused_misses(unlaunched, known, lives, dark_windows(faults, dark_grace), forbid_grace)
-    missed_details = [occurrence_detail(key) for key in unlaunched if key not in excused]
+    missed_details = asked.missed + [occurrence_detail(key) for key in unlaunched if key not in excused]
     excused_counts: dict[str, int] = defaultdict(int)
     for why in excused.values():
         excused_counts[why] += 1
-    duplicate_details = [
+    duplicate_details = asked.duplicates + [
         occurrence_detail(key) | {"launches": [launch_detail(launch) for launch in found]}
         for key, found in sorted(by_occurrence.items(), key=lambda item: item[0][2])
         if len(found) > 1
     ]
-    early_details = early_launches(by_occurrence)
-    late_details = late_launches(by_occurrence, known)
+    early_details = early_launches(launches)
+    late_details = late_launches(launches, known)
     overlap_details = overlapping_jobs(lives, known)
     recreated_details = recreated_after_deletion(launches, deletions)
     lateness = [
@@ -278,6 +283,7 @@ def compute_verdict(
         late_details=late_details[:DETAIL_LIMIT],
         overlap_details=overlap_details[:DETAIL_LIMIT],
         recreated_details=recreated_details[:DETAIL_LIMIT],
+        requests_judged=asked.judged,
         reasons=reasons,
     )
 
@@ -332,6 +338,12 @@ def schedule_times_between(
     """Schedule times T with start <= T <= end, as aware UTC datetimes (`anchor`: for @every)."""
     # Schedule.occurrences is (after, until] on whole seconds; a microsecond back makes it [start, end].
     return _schedule(schedule, time_zone, anchor).occurrences(start - timedelta(microseconds=1), end, 10**8)
+
+
+def _times_of(rj: JudgedRecurringJob, start: datetime, end: datetime) -> list[datetime]:
+    if not _valid_schedule(rj):
+        return []
+    return schedule_times_between(rj.schedule, rj.time_zone, start, end, rj.anchor)
 
 
 def _valid_schedule(rj: JudgedRecurringJob) -> bool:

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from recurringjob.core.jobs import NAME_LABEL, SCHEDULED_TIME_ANNOTATION
+from recurringjob.core.jobs import (
+    FIRE_TIME_ANNOTATION,
+    NAME_LABEL,
+    SCHEDULED_TIME_ANNOTATION,
+    TRIGGER_ID_ANNOTATION,
+    TRIGGER_KIND_ANNOTATION,
+)
 
 # Controller lines that end a Job's run: it finished, was stopped (deleted while running), or is gone.
 JOB_END_EVENTS = frozenset({"finished", "stopped", "removed"})
@@ -62,6 +68,29 @@ class Launch:
     raw_scheduled_time: str | None
     client: str
     job_name: str | None
+    fire_time: datetime | None = None  # nominal + jitter; None: no annotation (launch due at T)
+    trigger_kind: str | None = None  # schedule | trigger | backfill; None: no annotation (schedule)
+    trigger_id: str | None = None  # the trigger or backfill request that launched it
+
+    @property
+    def due(self) -> datetime | None:
+        """When it was due to launch: its fire time (jitter) when it says, else its scheduled time."""
+        return self.fire_time or self.scheduled_time
+
+
+@dataclass(frozen=True)
+class JudgedRequest:
+    """A run-now or backfill request the harness made, which must launch its Job(s) exactly once.
+
+    trigger: one Job with annotation `trigger-id` = `id`. backfill: every schedule time in
+    [start, end] launched once (by the backfill, or earlier by the schedule)."""
+
+    namespace: str
+    name: str  # the RecurringJob
+    kind: str  # trigger | backfill
+    id: str
+    start: datetime | None = None  # backfill only
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +174,9 @@ def job_launches(audit: Iterable[Mapping[str, Any]]) -> tuple[list[Launch], dict
         labels = entry.get("labels") or {}
         annotations = entry.get("annotations") or {}
         raw = annotations.get(SCHEDULED_TIME_ANNOTATION)
+        fire = annotations.get(FIRE_TIME_ANNOTATION)
+        kind = annotations.get(TRIGGER_KIND_ANNOTATION)
+        request_id = annotations.get(TRIGGER_ID_ANNOTATION)
         launches.append(
             Launch(
                 ts=float(entry["ts"]),
@@ -154,6 +186,9 @@ def job_launches(audit: Iterable[Mapping[str, Any]]) -> tuple[list[Launch], dict
                 raw_scheduled_time=raw if isinstance(raw, str) else None,
                 client=str(entry.get("client")),
                 job_name=entry.get("name"),
+                fire_time=parse_time(fire) if isinstance(fire, str) else None,
+                trigger_kind=kind if isinstance(kind, str) else None,
+                trigger_id=request_id if isinstance(request_id, str) else None,
             )
         )
     return launches, dict(rejected)

@@ -3,8 +3,8 @@
 Pure: no I/O, no clock; every time is an audit `ts` (the API server's clock). Each function takes
 what `verdict_audit` read and answers with the details it can prove (dicts, for verdict.json).
 
-- `early`: a launch before its scheduled time T. The API server's clock is the only clock that
-  counts: a replica whose clock runs ahead must not launch early.
+- `early`: a launch before it was due: its fire time (T + jitter) when it has one, else T. The API
+  server's clock is the only clock that counts: a replica whose clock runs ahead must not launch early.
 - `late beyond deadline`: a launch more than `startingDeadlineSeconds` after T (RecurringJobs that
   set a deadline): such an occurrence must be missed, not run late.
 - `overlaps`: for Forbid and Replace, a Job created while another Job of the same RecurringJob is
@@ -21,7 +21,7 @@ T + deadline) lay in fault windows during which no replica could act.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from recurringjob.evidence.verdict_audit import (
@@ -41,6 +41,7 @@ DARK_FAULTS = frozenset({
     "kill-leader", "pause-leader", "partition-leader", "devcluster-restart", "api-errors", "late-write",
     "job-ttl", "replace-crash", "rollout", "replica-exited",
 })  # fmt: skip
+REQUEST_KINDS = frozenset({"trigger", "backfill"})  # Jobs launched by a request, not the schedule
 # The first second of an occurrence's starting window is not counted as a chance to act: a fault
 # that strikes just after T leaves the operator no time to launch.
 ACT_ALLOWANCE_SECONDS = 1.0
@@ -53,33 +54,40 @@ def launch_detail(launch: Launch) -> dict[str, object]:
         "job": launch.job_name,
         "recurringjob": launch.recurringjob,
         "scheduled_time": launch.raw_scheduled_time,
-    }
+    } | ({"trigger_kind": launch.trigger_kind, "trigger_id": launch.trigger_id} if launch.trigger_id else {})
 
 
-def early_launches(by_occurrence: Mapping[Occurrence, Sequence[Launch]]) -> list[dict[str, object]]:
-    """Launches whose audit ts is before their scheduled time."""
+def early_launches(launches: Iterable[Launch]) -> list[dict[str, object]]:
+    """Launches whose audit ts is before they were due: the fire time (nominal + jitter) when the
+    Job carries one, else the scheduled time (a trigger's: when the request was accepted)."""
     found = []
-    for (_, _, scheduled), launches in by_occurrence.items():
-        for launch in launches:
-            early_by = scheduled.timestamp() - launch.ts
-            if early_by > 0:
-                found.append(launch_detail(launch) | {"early_by_s": round(early_by, 3)})
+    for launch in launches:
+        due = launch.due
+        early_by = due.timestamp() - launch.ts if due is not None else 0.0
+        if early_by > 0:
+            found.append(launch_detail(launch) | {"early_by_s": round(early_by, 3)})
     return sorted(found, key=lambda detail: float(str(detail["ts"])))
 
 
 def late_launches(
-    by_occurrence: Mapping[Occurrence, Sequence[Launch]], known: Mapping[tuple[str, str], JudgedRecurringJob]
+    launches: Iterable[Launch], known: Mapping[tuple[str, str], JudgedRecurringJob]
 ) -> list[dict[str, object]]:
-    """Launches more than the RecurringJob's startingDeadlineSeconds after their scheduled time."""
+    """Launches more than the RecurringJob's startingDeadlineSeconds after they were due.
+
+    Only the schedule's own launches: a backfilled occurrence is late on purpose (that is what a
+    backfill is), and a claimed trigger is recovered whatever the deadline (it was asked for)."""
     found = []
-    for (namespace, name, scheduled), launches in by_occurrence.items():
-        deadline = known[(namespace, name)].starting_deadline_seconds
-        if deadline is None:
+    for launch in launches:
+        rj = known.get((launch.namespace, launch.recurringjob or ""))
+        due = launch.due
+        if launch.trigger_kind in REQUEST_KINDS or rj is None or due is None:
             continue
-        for launch in launches:
-            late_by = launch.ts - scheduled.timestamp()
-            if late_by > deadline:
-                found.append(launch_detail(launch) | {"late_by_s": round(late_by, 3), "deadline_s": deadline})
+        if rj.starting_deadline_seconds is None:
+            continue
+        deadline = rj.starting_deadline_seconds
+        late_by = launch.ts - due.timestamp()
+        if late_by > deadline:
+            found.append(launch_detail(launch) | {"late_by_s": round(late_by, 3), "deadline_s": deadline})
     return sorted(found, key=lambda detail: float(str(detail["ts"])))
 
 
