@@ -18,6 +18,7 @@ from typing import Any
 
 from cluster import ROGUE_LEASE_NAME, ChaosCluster, LeaseTimings, Replica
 from faults_lifecycle import LATE_WRITE_HOLD, Begun, EndAction, LifecycleFaults
+from faults_requests import RequestFaults
 from faults_scale import ScaleFaults
 from recurringjob.devcluster.faultclient import FaultClient
 from recurringjob.evidence.supervise import ApiClient
@@ -44,6 +45,9 @@ TIMED_FAULTS = (
     "scale-up",
     "scale-down",
     "rolling-update",
+    # faults_requests.py
+    "trigger-failover",
+    "backfill-failover",
 )
 # Faults that are a configuration of the whole run (Job timing), not a moment.
 RUN_FAULTS = ("status-race",)
@@ -92,6 +96,9 @@ def fault_length(kind: str, lease: LeaseTimings, rng: random.Random) -> float:
         "scale-up": lease.duration + rng.uniform(3.0, 5.0),
         "scale-down": lease.duration + rng.uniform(3.0, 5.0),
         "rolling-update": 0.0,  # done in one go: every replica replaced in turn
+        # the killed leader's downtime, with a second leader running meanwhile
+        "trigger-failover": rng.uniform(6.0, 10.0),
+        "backfill-failover": rng.uniform(6.0, 10.0),
     }[kind]
 
 
@@ -142,6 +149,7 @@ class FaultExecutor:
         lease: LeaseTimings,
         log: Callable[[str], None],
         wait_for_work: Callable[[], None] = lambda: None,
+        period: float = 1.0,
     ) -> None:
         self.cluster = cluster
         self.rng = rng
@@ -150,8 +158,10 @@ class FaultExecutor:
         # Leader faults strike mid-work: just after an occurrence is due, while the leader is
         # claiming and creating (the moment the incidents' leaders were caught in).
         self.wait_for_work = wait_for_work
+        self.period = period  # the schedule's period (seconds): backfill ranges are counted in it
         self.lifecycle = LifecycleFaults(self)
         self.scale = ScaleFaults(self)
+        self.requests = RequestFaults(self)
 
     @property
     def faults(self) -> FaultClient:
@@ -169,7 +179,7 @@ class FaultExecutor:
     def begin(self, planned: PlannedFault) -> Begun:
         """Inject; returns (Fault records of what is done already or could not be done, its end action)."""
         name = "_" + planned.kind.replace("-", "_")
-        owner = next(o for o in (self, self.lifecycle, self.scale) if hasattr(o, name))
+        owner = next(o for o in (self, self.lifecycle, self.scale, self.requests) if hasattr(o, name))
         method = getattr(owner, name)
         result: Begun = method(planned)
         return result

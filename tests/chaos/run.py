@@ -38,10 +38,11 @@ from faults_plan import (
     parse_faults,
     plan_faults,
 )
-from recurringjob.evidence.final_status import last_successful_mismatches
+from recurringjob.evidence.final_status import last_successful_mismatches, request_mismatches
 from recurringjob.evidence.verdict import (
     Fault,
     JudgedRecurringJob,
+    JudgedRequest,
     compute_verdict,
     parse_audit_lines,
     schedule_times_between,
@@ -152,8 +153,10 @@ def restart_crashed(cluster: ChaosCluster, faults: list[Fault]) -> None:
         cluster.start_replica(slot)
 
 
-def final_status_check(cluster: ChaosCluster, timeout: float) -> list[dict[str, Any]]:
-    """Suspend everything, let the Jobs finish, then compare lastSuccessfulTime with the Jobs.
+def final_status_check(cluster: ChaosCluster, timeout: float,
+                       requests: list[JudgedRequest]) -> list[dict[str, Any]]:
+    """Suspend everything, let the Jobs finish, then compare lastSuccessfulTime with the Jobs, and
+    each request's outcome in status.requests with what it did.
 
     Polls until they agree or `timeout` passes (the operator records completions asynchronously);
     the last comparison is always made, finished Jobs or not, and its disagreements are returned.
@@ -164,8 +167,9 @@ def final_status_check(cluster: ChaosCluster, timeout: float) -> list[dict[str, 
         try:
             jobs = cluster.list_jobs()
             settled = not any((job.get("status") or {}).get("active") for job in jobs)
-            mismatches = last_successful_mismatches(cluster.list_recurringjobs(), jobs,
-                                                    cluster.jobs_deleted_by_others)
+            recurringjobs = cluster.list_recurringjobs()
+            mismatches = last_successful_mismatches(recurringjobs, jobs, cluster.jobs_deleted_by_others)
+            mismatches += request_mismatches(recurringjobs, requests)
             if (settled and not mismatches) or time.monotonic() >= deadline:
                 return mismatches
         except OSError as exc:
@@ -216,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     next_due = next_due_time(args.schedule)
     work_rng = random.Random(args.seed + 1)  # its own stream: the plan stays the same per seed
     executor = FaultExecutor(cluster, rng, lease, log,
-                             wait_for_work=lambda: sleep_until(next_due() + work_rng.uniform(0.002, 0.04)))
+                             wait_for_work=lambda: sleep_until(next_due() + work_rng.uniform(0.002, 0.04)),
+                             period=period)
     writer: ConcurrentWriter | None = None
     # SIGTERM (e.g. from a CI timeout) ends the run like Ctrl-C: through the finally below.
     signal.signal(signal.SIGTERM, raise_interrupt)
@@ -270,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         restart_crashed(cluster, faults)
         log("run over: suspending the RecurringJobs, checking final statuses")
         # The naive scheduler never records completions: one look is enough to show it.
-        mismatches = final_status_check(cluster, timeout=0.0 if args.naive else float(period) + 8.0)
+        mismatches = final_status_check(cluster, timeout=0.0 if args.naive else float(period) + 8.0,
+                                        requests=executor.requests.made)
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: stopping everything, judging what ran so far")
@@ -295,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if error else 130
     # After a fault that leaves no replica able to act: the lease to run out, then catch-up time.
     verdict = compute_verdict(audit, specs, window[0], window[1], faults, status_mismatches=mismatches,
-                              dark_grace=lease.duration + 4.0, lease_name=cluster.leader_lease)
+                              dark_grace=lease.duration + 4.0, lease_name=cluster.leader_lease,
+                              requests=executor.requests.made)
     result = verdict.to_json() | {
         "run": {"seed": args.seed, "replicas": args.replicas, "shards": args.shards,
                 "schedule": args.schedule, "duration": args.duration, "faults_requested": kinds,

@@ -27,7 +27,8 @@ REPO = RUN.parents[2]
 
 SCENARIOS = ALL_FAULTS  # one short run per fault the harness knows: a new fault gets its test
 # Faults that take longer than the default run to happen and to settle (rollouts, held writes).
-DURATIONS = {"clock-skew": 40, "job-ttl": 45, "late-write": 35, "rolling-update": 35}
+DURATIONS = {"clock-skew": 40, "job-ttl": 45, "late-write": 35, "rolling-update": 35, "trigger-failover": 30,
+             "backfill-failover": 30}
 # Faults about moving shards run sharded (3 replicas, 4 shards: uneven shares, so every replica
 # change moves shards); the others run with one Lease, and kill-leader once more sharded below.
 SHARDS = {"scale-up": 4, "scale-down": 4, "rolling-update": 4}
@@ -87,8 +88,12 @@ def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
         # The Lease really changed hands after the fault (the audit log's Lease writes say so).
         failover = next(f for f in verdict["failovers"] if f["fault"] == fault)
         assert failover["new_leader"] and failover["new_leader"] != failover["target"], failover
-    if fault == "split-brain":
+    if fault in {"split-brain", "trigger-failover", "backfill-failover"}:
         assert any(client.startswith("rogue-") for client in _lease_writers(tmp_path)), "no second leader"
+    if fault in REQUESTS_JUDGED:
+        # the requests were made and judged: each id / backfilled time launched once (clean above)
+        judged = verdict["requests_judged"]
+        assert all(judged[key] >= least for key, least in REQUESTS_JUDGED[fault].items()), judged
     if shards > 1 and fault in SHARD_TAKERS:
         takers = _lease_writers(tmp_path, shard_leases=True)
         expected = SHARD_TAKERS[fault]
@@ -96,6 +101,10 @@ def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
         assert (takers & expected) if fault == "scale-down" else expected <= takers, (fault, takers)
     assert (tmp_path / "audit.jsonl").stat().st_size > 0
     assert processes_mentioning(tmp_path) == []
+
+
+# Request faults: at least this much judged (3 RecurringJobs, 20 backfilled times each).
+REQUESTS_JUDGED = {"trigger-failover": {"triggers": 3}, "backfill-failover": {"backfills": 3, "backfill_occurrences": 60}}
 
 
 def _lease_writers(out: Path, shard_leases: bool = False) -> set[str]:

@@ -1,4 +1,5 @@
-"""The final-status check of a chaos run: lost status updates leave a wrong lastSuccessfulTime.
+"""The final-status checks of a chaos run: lost status updates leave a wrong lastSuccessfulTime, and
+every request made must show its outcome in status.requests.
 
 Pure, like `recurringjob.evidence.verdict`; the objects are read through the API at the very end, once
 nothing runs any more (a lost update stays lost: nothing later would repair it).
@@ -10,7 +11,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from recurringjob.evidence.verdict import NAME_LABEL, format_time, parse_time
+from recurringjob.evidence.verdict import NAME_LABEL, JudgedRequest, format_time, parse_time
 
 
 def owner_name(job: Mapping[str, Any]) -> str | None:
@@ -74,3 +75,38 @@ def last_successful_mismatches(
 def _second(moment: datetime | None) -> datetime | None:
     # RFC3339 in Kubernetes status fields has second precision.
     return moment.replace(microsecond=0) if moment else None
+
+
+def request_mismatches(
+    recurringjobs: Iterable[Mapping[str, Any]], requests: Iterable[JudgedRequest]
+) -> list[dict[str, Any]]:
+    """Requests whose outcome in status.requests is not what they did: a trigger must end `Done`
+    with result `succeeded` (the harness's Jobs succeed), a backfill `Done` with every time of its
+    range launched or already run (none skipped: the harness asks with overlapPolicy Allow)."""
+    statuses: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
+    for rj in recurringjobs:
+        meta = rj.get("metadata") or {}
+        entries = (rj.get("status") or {}).get("requests") or []
+        statuses[(str(meta.get("namespace") or ""), str(meta.get("name")))] = {
+            str(e.get("id")): e for e in entries if isinstance(e, Mapping)
+        }
+    mismatches = []
+    for request in requests:
+        entry = statuses.get((request.namespace, request.name), {}).get(request.id)
+        problem = None
+        if entry is None:
+            problem = "not in status.requests"
+        elif entry.get("state") != "Done":
+            problem = f"state {entry.get('state')!r}, not Done"
+        elif request.kind == "trigger" and entry.get("result") != "succeeded":
+            problem = f"result {entry.get('result')!r}, not succeeded"
+        elif request.kind == "backfill" and (
+            entry.get("skipped") or int(entry.get("launched") or 0) + int(entry.get("alreadyRan") or 0)
+            != int(entry.get("total") or 0)
+        ):
+            problem = (f"launched {entry.get('launched')} + alreadyRan {entry.get('alreadyRan')} of total "
+                       f"{entry.get('total')}, skipped {entry.get('skipped')}")
+        if problem is not None:
+            mismatches.append({"namespace": request.namespace, "recurringjob": request.name,
+                               "request": request.id, "kind": request.kind, "problem": problem})
+    return mismatches

@@ -75,7 +75,7 @@ DEFAULT_LEASE_NAME = "recurringjob-operator"
 # Faults after which another replica has to take over (or the same one recover): failover gaps.
 LEADER_FAULTS = frozenset({
     "kill-leader", "pause-leader", "partition-leader", "devcluster-restart", "job-ttl", "late-write",
-    "replace-crash", "rollout",
+    "replace-crash", "rollout", "trigger-failover", "backfill-failover",
 })  # fmt: skip
 DETAIL_LIMIT = 50  # keep verdict.json readable; the counts stay exact
 

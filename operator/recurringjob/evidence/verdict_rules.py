@@ -39,7 +39,7 @@ Occurrence = tuple[str, str, datetime]  # (namespace, RecurringJob, scheduled ti
 # replica with a wrong clock can act, and must act on time.
 DARK_FAULTS = frozenset({
     "kill-leader", "pause-leader", "partition-leader", "devcluster-restart", "api-errors", "late-write",
-    "job-ttl", "replace-crash", "rollout", "replica-exited",
+    "job-ttl", "replace-crash", "rollout", "trigger-failover", "backfill-failover", "replica-exited",
 })  # fmt: skip
 REQUEST_KINDS = frozenset({"trigger", "backfill"})  # Jobs launched by a request, not the schedule
 # The first second of an occurrence's starting window is not counted as a chance to act: a fault
