@@ -104,7 +104,8 @@ def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
 
 
 # Request faults: at least this much judged (3 RecurringJobs, 20 backfilled times each).
-REQUESTS_JUDGED = {"trigger-failover": {"triggers": 3}, "backfill-failover": {"backfills": 3, "backfill_occurrences": 60}}
+REQUESTS_JUDGED = {"trigger-failover": {"triggers": 3},
+                   "backfill-failover": {"backfills": 3, "backfill_occurrences": 60}}
 
 
 def _lease_writers(out: Path, shard_leases: bool = False) -> set[str]:
