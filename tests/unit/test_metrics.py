@@ -107,3 +107,13 @@ def test_a_recreated_recurringjob_starts_again_from_zero() -> None:
     metrics.observe_recurringjob(RJ)
     labels = {"namespace": "ns", "name": "backup", "result": "launched"}
     assert metrics.registry.get_sample_value("recurringjob_occurrences_total", labels) == 0
+
+
+def test_several_schedules_show_in_the_info_series() -> None:
+    metrics = Metrics()
+    spec = {"schedules": [{"schedule": "0 9 * * 1-5", "timeZone": "Europe/Berlin"}, {"schedule": "@daily"}],
+            "concurrencyPolicy": "Forbid"}
+    metrics.observe_recurringjob({**RJ, "spec": spec})
+    labels = {"namespace": "ns", "name": "backup", "schedule": "0 9 * * 1-5 | @daily",
+              "time_zone": "Europe/Berlin | ", "concurrency_policy": "Forbid"}
+    assert metrics.registry.get_sample_value("recurringjob_info", labels) == 1

@@ -44,6 +44,17 @@ def _ts(value: Any) -> float | None:
         return None
 
 
+def schedule_labels(spec: Mapping[str, Any]) -> tuple[str, str]:
+    """(schedule, time_zone) label values: spec.schedule and spec.timeZone, or every entry of
+    spec.schedules joined by " | " (an entry's zone defaults to spec.timeZone; positions match)."""
+    several = spec.get("schedules")
+    if isinstance(several, list) and several and not spec.get("schedule"):
+        entries = [e for e in several if isinstance(e, Mapping)]
+        return (" | ".join(str(e.get("schedule") or "") for e in entries),
+                " | ".join(str(e.get("timeZone") or spec.get("timeZone") or "") for e in entries))
+    return str(spec.get("schedule") or ""), str(spec.get("timeZone") or "")
+
+
 class Metrics:
     """All operator metrics in one registry (a fresh registry per instance keeps tests isolated)."""
 
@@ -125,8 +136,7 @@ class Metrics:
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         spec = rj.get("spec") or {}
         status = rj.get("status") or {}
-        info = (*key, str(spec.get("schedule") or ""), str(spec.get("timeZone") or ""),
-                str(spec.get("concurrencyPolicy") or "Allow"))
+        info = (*key, *schedule_labels(spec), str(spec.get("concurrencyPolicy") or "Allow"))
         with self._lock:
             old_info = self._info_labels.get(key)
             if old_info != info:
