@@ -3,7 +3,7 @@
 Every run has the plain variant (Allow, the run's long deadline, the run's Job duration). Faults
 that only bite on some specs add theirs: Forbid with Jobs longer than the period (label-strip,
 job-delete: a Job that sticks or vanishes must not block or double later ones), Replace with Jobs
-longer than the period (replace-crash), a short startingDeadlineSeconds (clock-skew: a launch
+longer than the period (replace-crash, job-delete), a short startingDeadlineSeconds (clock-skew: a launch
 late by a skewed clock must be missed, not run), and `ttlSecondsAfterFinished: 0` (job-ttl).
 """
 
@@ -35,7 +35,9 @@ def variants_for(kinds: list[str], period: float, short_deadline: int) -> list[V
     variants = [Variant()]
     if {"label-strip", "job-delete"} & set(kinds):
         variants.append(Variant("Forbid", duration=f"{3 * period:.3f}s"))
-    if "replace-crash" in kinds:
+    if {"replace-crash", "job-delete"} & set(kinds):
+        # job-delete: a Job a user deleted (Background) runs on under our lock; Replace must still
+        # delete it in Foreground before the next one starts
         variants.append(Variant("Replace", duration=f"{2.5 * period:.3f}s"))
     if "clock-skew" in kinds:
         variants.append(Variant(deadline=short_deadline))

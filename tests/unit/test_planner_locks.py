@@ -132,6 +132,45 @@ def test_replace_records_the_deletion_in_the_claim_and_recovery_completes_it() -
     assert done.status is not None and not done.status.get("pendingDeletions")
 
 
+def background_deleted(name: str, pods: int, foreground: bool = False) -> dict[str, Any]:
+    """A running Job someone deleted (kubectl: Background propagation): our lock keeps the object,
+    so its pods run on (status.active) until it is gone, unless a Foreground DELETE killed them."""
+    job = make_job(name, deleting=True, created="2024-01-01T01:00:00Z", locked=True)
+    job["status"] = {"active": pods} if pods else {}
+    if foreground:
+        job["metadata"]["finalizers"] = [OCCURRENCE_LOCK_FINALIZER, "foregroundDeletion"]
+    return job
+
+
+# (case, the Job someone else is deleting, whether Replace must still delete it in Foreground)
+REPLACE_DELETING_CASES = [
+    ("Background-deleted, pods still run", background_deleted(J1, pods=1), True),
+    ("Foreground deletion under way", background_deleted(J1, pods=1, foreground=True), False),
+    ("pods gone", background_deleted(J1, pods=0), False),
+]
+
+
+@pytest.mark.parametrize(("case", "job", "deleted"), REPLACE_DELETING_CASES,
+                         ids=[c[0] for c in REPLACE_DELETING_CASES])
+def test_replace_deletes_in_foreground_a_job_whose_pods_outlive_someone_elses_delete(
+        case: str, job: dict[str, Any], deleted: bool) -> None:
+    # found in the long chaos run: a user's Background delete left J1's pods running, the claim of
+    # J2 did not delete it (it was "already deleting"), and the two ran side by side
+    rj = make_rj(status=status_at("2024-01-01T02:00:00Z"), concurrencyPolicy="Replace")
+    claim = plan(rj, [job], utc("2024-01-01T02:00:00Z"))
+    assert claim.action == "launch"
+    assert claim.delete_active == ((J1,) if deleted else ())
+    assert claim.status is not None
+    assert claim.status.get("pendingDeletions", []) == ([J1] if deleted else [])
+    if deleted:  # recorded, so a crash before the DELETE is completed by recovery, then dropped
+        after_crash = make_rj(status=claim.status, concurrencyPolicy="Replace")
+        assert plan(after_crash, [job], utc("2024-01-01T02:00:05Z")).delete_active == (J1,)
+        stopped = background_deleted(J1, pods=1, foreground=True)
+        done = plan(after_crash, [stopped], utc("2024-01-01T02:00:06Z"))
+        assert done.delete_active == ()
+        assert done.status is not None and not done.status.get("pendingDeletions")
+
+
 # -- a Job the API rejects ---------------------------------------------------------------------------
 
 

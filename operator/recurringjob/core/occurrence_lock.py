@@ -20,6 +20,7 @@ from recurringjob.core.timeutil import parse_rfc3339
 # default --request-timeout (60 s). A Job keeps its occurrence lock at least this long after its
 # creation, so a create sent by a deposed leader lands on a taken name (AlreadyExists).
 DEFAULT_MAX_REQUEST_SECONDS = 80.0
+FOREGROUND_DELETION = "foregroundDeletion"  # the API server's finalizer of a Foreground deletion
 
 
 def _created(job: Mapping[str, Any]) -> datetime | None:
@@ -34,6 +35,21 @@ def _created(job: Mapping[str, Any]) -> datetime | None:
 def is_deleting(job: Mapping[str, Any]) -> bool:
     metadata = job.get("metadata")
     return isinstance(metadata, Mapping) and bool(metadata.get("deletionTimestamp"))
+
+
+def pods_outlive_deletion(job: Mapping[str, Any]) -> bool:
+    """Deleted without Foreground propagation (kubectl's default is Background) while its pods
+    still run: the lock keeps the object, and Background dependents go only once it is gone, so
+    they run on. Replace must still delete it with Foreground, which kills the pods first."""
+    metadata = job.get("metadata")
+    status = job.get("status")
+    if not isinstance(metadata, Mapping) or not metadata.get("deletionTimestamp"):
+        return False
+    finalizers = metadata.get("finalizers")
+    if isinstance(finalizers, list) and FOREGROUND_DELETION in finalizers:
+        return False
+    pods = status.get("active") if isinstance(status, Mapping) else None
+    return isinstance(pods, int) and pods > 0
 
 
 def holds_lock(job: Mapping[str, Any]) -> bool:

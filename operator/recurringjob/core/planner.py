@@ -275,8 +275,8 @@ class _Planner(AnchorSteps, PlannerSteps):
                 f"Skipped the occurrence at {_fmt(target)}: concurrencyPolicy is Forbid and "
                 f"{', '.join(busy)} is still running.{missed_note}", scheduled=target)
         delete_active: tuple[str, ...] = ()
-        if spec.concurrency_policy == "Replace" and running:
-            delete_active = self._replace_running(book, running)
+        if spec.concurrency_policy == "Replace" and (running or book.running_deleted):
+            delete_active = self._replace_running(book, running + book.running_deleted)
         name, fire = self._claim_scheduled(book, target)
         replaced = f" Replacing {', '.join(delete_active)}." if delete_active else ""
         return self._decision(

@@ -14,6 +14,7 @@ from recurringjob.core.occurrence_lock import (
     holds_lock,
     is_deleting,
     lock_free_at,
+    pods_outlive_deletion,
 )
 from recurringjob.core.spec import (  # noqa: F401  (re-exported: the planner's spec reading lives in spec.py)
     CATCH_UP_POLICIES,
@@ -110,6 +111,8 @@ class Bookkeeping:
     dropped: list[datetime] = field(default_factory=list)  # claimed, Job missing, past the deadline
     running_unlisted: list[str] = field(default_factory=list)  # running owned Jobs not in active
     stopping: list[str] = field(default_factory=list)  # unfinished owned Jobs being deleted (pods may run)
+    # of those, the ones deleted without Foreground whose pods still run: Replace deletes them again
+    running_deleted: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)  # left `active` because deleted before finishing
     last_successful: datetime | None = None
     last_failed: datetime | None = None
@@ -195,6 +198,8 @@ def bookkeep(
         if result is None:
             if name not in active_names:
                 (book.stopping if deleting else book.running_unlisted).append(name)
+                if pods_outlive_deletion(job):
+                    book.running_deleted.append(name)
             continue
         finish = job_finish_time(job)
         if finish is not None and result == "succeeded":
@@ -211,7 +216,8 @@ def bookkeep(
     pending = status.get("pendingDeletions")
     for name in pending if isinstance(pending, list) else []:
         job = by_name.get(name) if isinstance(name, str) else None
-        if job is not None and not is_deleting(job) and name not in active_names:
+        undone = job is not None and (not is_deleting(job) or pods_outlive_deletion(job))
+        if undone and name not in active_names:
             book.pending_deletions.append(name)  # recorded by a Replace claim, not yet done
 
     if spec is not None:

@@ -174,9 +174,11 @@ class PlannerSteps:
 
     def _request_launch(self, launch: RequestLaunch, book: Bookkeeping,
                         cursor: datetime | None) -> Decision:
-        running = self._running(book)
-        replace = launch.overlap_policy == "Replace" and bool(running)
-        delete_active = self._replace_running(book, running) if replace else ()
+        # what still runs and was not deleted with Foreground (a Foreground deletion under way
+        # kills its pods already)
+        replaceable = [ref["name"] for ref in book.active] + book.running_unlisted + book.running_deleted
+        replace = launch.overlap_policy == "Replace" and bool(replaceable)
+        delete_active = self._replace_running(book, replaceable) if replace else ()
         if all(ref.get("name") != launch.name for ref in book.active):
             book.active.append(job_ref(launch.name, self.namespace))
         self.status["active"] = book.active
