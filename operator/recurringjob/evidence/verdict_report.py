@@ -31,6 +31,7 @@ def summary_rows(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("judged window", f"{window['start_utc']} .. {window['end_utc']}"),
         ("RecurringJobs", str(verdict["recurringjobs"])),
         ("judged occurrences", str(verdict["judged_occurrences"])),
+        ("requests judged", _counts(verdict.get("requests_judged") or {})),
         ("Job creates (2xx)", str(verdict["launches"])),
         ("duplicates", str(verdict["duplicates"])),
         ("missed", str(verdict["missed"])),
