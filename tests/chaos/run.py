@@ -52,6 +52,7 @@ from rich.console import Console
 from variants import variants_for
 
 START_MONOTONIC = time.monotonic()
+CATCH_UP_SECONDS = 15.0  # after the last fault and its failover: a backlog of every RecurringJob
 
 
 def log(message: str) -> None:
@@ -116,30 +117,42 @@ def _record(faults: list[Fault], records: Fault | list[Fault] | None) -> None:
 
 
 def run_faults(plan: list[PlannedFault], executor: FaultExecutor, run_start: float, run_end: float,
-               faults: list[Fault]) -> None:
-    """Fire planned faults and their ends at their moments, until `run_end` (unix time)."""
+               faults: list[Fault], latest_end: float, settle_after: float) -> None:
+    """Fire planned faults and their ends at their moments, until `run_end` (unix time).
+
+    A fault that would end after `latest_end` (earlier ones ran long: a rollout, a slow restart)
+    is not injected: the judged window would close on it. The run goes
+    on for at least `settle_after` seconds after the last fault ended, whatever `run_end` says, so
+    the operator can catch up on what came due during it (the judged window stays as it was).
+    """
     events: list[tuple[float, int, PlannedFault | None, EndAction | None]] = [
         (run_start + p.at, i, p, None) for i, p in enumerate(plan)
     ]
     heapq.heapify(events)
     sequence = len(events)
+    last_end = 0.0
     while True:
         next_moment = events[0][0] if events else run_end
         if next_moment >= run_end and not (events and events[0][3] is not None):
-            sleep_until(run_end)
             break
         sleep_until(next_moment)
         _, _, planned, end_action = heapq.heappop(events)
         if end_action is not None:
             _record(faults, end_action())
+            last_end = time.time()
             continue
         assert planned is not None
+        if time.time() + planned.length > latest_end:
+            _record(faults, executor.not_injected(planned, "it would outlast the judged window"))
+            continue
         records, end = executor.begin(planned)
         _record(faults, records)
+        last_end = time.time()
         if end is not None:
             sequence += 1
             heapq.heappush(events, (time.time() + planned.length, sequence, None, end))
         restart_crashed(executor.cluster, faults)
+    sleep_until(max(run_end, last_end + settle_after))
 
 
 def restart_crashed(cluster: ChaosCluster, faults: list[Fault]) -> None:
@@ -267,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             + (", ".join(f"{p.kind}@+{p.at:.1f}s" for p in plan) or "none"))
         if kinds and not plan and not (status_race and len(set(kinds)) == 1):
             raise RuntimeError("--duration too short to fit the requested faults")
-        run_faults(plan, executor, run_start, run_end, faults)
+        # after the last fault: the lease to run out, then time to catch up on what came due
+        run_faults(plan, executor, run_start, run_end, faults, latest_end=window[1],
+                   settle_after=settle + CATCH_UP_SECONDS)
         if writer is not None:
             writer.stop()
             log(f"concurrent writer: {writer.touches} touches")
