@@ -25,10 +25,12 @@ from leftovers import processes_mentioning
 RUN = Path(__file__).resolve().parent / "run.py"
 REPO = RUN.parents[2]
 
-SCENARIOS = ALL_FAULTS  # one short run per fault the harness knows: a new fault gets its test
+# Faults short enough to share a run: the key's scenario injects the others too (make test time).
+ALSO_IN = {"trigger-failover": ("backfill-failover",)}
+# one short run per fault the harness knows (a new fault gets its test), unless it shares one
+SCENARIOS = tuple(f for f in ALL_FAULTS if not any(f in also for also in ALSO_IN.values()))
 # Faults that take longer than the default run to happen and to settle (rollouts, held writes).
-DURATIONS = {"clock-skew": 40, "job-ttl": 45, "late-write": 35, "rolling-update": 35, "trigger-failover": 30,
-             "backfill-failover": 30}
+DURATIONS = {"clock-skew": 40, "job-ttl": 45, "late-write": 35, "rolling-update": 35, "trigger-failover": 35}
 # Faults about moving shards run sharded (3 replicas, 4 shards: uneven shares, so every replica
 # change moves shards); the others run with one Lease, and kill-leader once more sharded below.
 SHARDS = {"scale-up": 4, "scale-down": 4, "rolling-update": 4}
@@ -70,7 +72,8 @@ SHARD_TAKERS = {"scale-up": {"replica-4"}, "scale-down": {"replica-3-r2", "repli
 def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
     # sharded: 12 RecurringJobs, so every shard very likely has some to launch
     extra = ("--shards", str(shards), "--recurringjobs", "12") if shards > 1 else ()
-    code, output = run_harness(tmp_path, fault, 7, *extra, duration=DURATIONS.get(fault, 25))
+    faults = ",".join((fault, *ALSO_IN.get(fault, ())))
+    code, output = run_harness(tmp_path, faults, 7, *extra, duration=DURATIONS.get(fault, 25))
     assert (tmp_path / "verdict.json").exists(), output[-3000:]
     verdict = load_verdict(tmp_path)
     details = ("reasons", "duplicate_details", "missed_details", "spurious_details", "early_details",
@@ -80,15 +83,16 @@ def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
     assert code == 0, output[-2000:]
     assert {k: verdict[k] for k in VIOLATIONS} == dict.fromkeys(VIOLATIONS, 0)
     assert verdict["judged_occurrences"] >= 40, "too few occurrences judged to prove anything"
-    injected = [f for f in verdict["faults"] if f["kind"] == fault]
-    assert injected, f"{fault} was never injected"
-    assert not any(f["detail"].startswith("not injected") for f in injected), injected
+    for kind in faults.split(","):
+        injected = [f for f in verdict["faults"] if f["kind"] == kind]
+        assert injected, f"{kind} was never injected"
+        assert not any(f["detail"].startswith("not injected") for f in injected), injected
     assert not [f for f in verdict["faults"] if f["kind"] == "replica-exited"], verdict["faults"]
     if fault in {"kill-leader", "pause-leader", "partition-leader"}:
         # The Lease really changed hands after the fault (the audit log's Lease writes say so).
         failover = next(f for f in verdict["failovers"] if f["fault"] == fault)
         assert failover["new_leader"] and failover["new_leader"] != failover["target"], failover
-    if fault in {"split-brain", "trigger-failover", "backfill-failover"}:
+    if fault in {"split-brain", "trigger-failover"}:
         assert any(client.startswith("rogue-") for client in _lease_writers(tmp_path)), "no second leader"
     if fault in REQUESTS_JUDGED:
         # the requests were made and judged: each id / backfilled time launched once (clean above)
@@ -104,8 +108,7 @@ def assert_clean_scenario(fault: str, tmp_path: Path, shards: int) -> None:
 
 
 # Request faults: at least this much judged (3 RecurringJobs, 20 backfilled times each).
-REQUESTS_JUDGED = {"trigger-failover": {"triggers": 3},
-                   "backfill-failover": {"backfills": 3, "backfill_occurrences": 60}}
+REQUESTS_JUDGED = {"trigger-failover": {"triggers": 3, "backfills": 3, "backfill_occurrences": 60}}
 
 
 def _lease_writers(out: Path, shard_leases: bool = False) -> set[str]:
