@@ -151,3 +151,23 @@ def test_job_finished_facts() -> None:
     assert job_finished_facts(running) is None
     assert job_finished_facts(done) == (True, 30.0)
     assert job_finished_facts(failed) == (False, None)
+
+
+@pytest.mark.parametrize(("now", "kind", "created"), [
+    (T.timestamp() + 10, "schedule", True),
+    (T.timestamp() + 29.4, "schedule", True),
+    (T.timestamp() + 29.6, "schedule", False),  # it would reach the server past T + 30 s
+    (T.timestamp() + 90, "backfill", True),  # late by design
+    (T.timestamp() + 90, "trigger", True),  # claimed: recovered whatever the deadline
+])  # fmt: skip
+def test_a_scheduled_job_is_not_created_past_its_starting_deadline(now: float, kind: str,
+                                                                   created: bool) -> None:
+    api, rj, _, metrics, cache = setup()
+    rj["spec"] = {"startingDeadlineSeconds": 30}
+    launcher = Launcher(api, is_leader=lambda: True, cache=cache, events=EventRecorder(api, instance="test"),
+                        metrics=metrics, clock=lambda: now)
+    job = job_manifest("backup-1893456060", rj["metadata"]["uid"])
+    job["metadata"]["annotations"]["recurringjob.dev/trigger-kind"] = kind
+    asyncio.run(launcher.execute(rj, Decision(job=job)))
+    assert (job_path("default", "backup-1893456060") in api.objects) is created
+    assert count(metrics, "launched") == (1 if created else 0)

@@ -36,6 +36,9 @@ T = TypeVar("T")
 # A create refused for what it is (invalid template, admission, quota), not for a transient reason
 # or a name collision: retrying the same manifest at once would only fail again.
 REJECTION_STATUSES = frozenset({400, 403, 422})
+# How long before its deadline a scheduled occurrence's create is still sent: a create takes a
+# moment to reach the API server, and the Job must exist by T + startingDeadlineSeconds.
+DEADLINE_MARGIN_SECONDS = 0.5
 
 
 class JobRejected(Exception):
@@ -181,6 +184,13 @@ class Launcher:
         namespace = str(_meta(rj).get("namespace"))
         job_name = str(_meta(manifest).get("name"))
         for _ in range(self.attempts):
+            late_by = self._late_by(rj, manifest)
+            if late_by is not None:
+                # the claim (or a retry) took too long: starting it now would break the deadline.
+                # Claimed and never created, it is booked as missed by the next plan.
+                log.warning("not creating Job %s/%s: %.1fs past startingDeadlineSeconds", namespace, job_name,
+                            late_by)
+                return False
             try:
                 created = await self._retrying(lambda: self.api.request(
                     "POST", job_path(namespace), body=manifest, guard=self.is_leader))
@@ -210,6 +220,25 @@ class Launcher:
             self._count(namespace, str(_meta(rj).get("name")), "missed")
             return False
         raise ApiError(409, "Conflict", f"Job {job_name}: create kept conflicting")
+
+    def _late_by(self, rj: Mapping[str, Any], manifest: Mapping[str, Any]) -> float | None:
+        """Seconds a scheduled occurrence's create would be past its startingDeadlineSeconds (with
+        the margin), or None. Requests are exempt: a backfill is late by design, and a claimed
+        trigger is recovered whatever the deadline."""
+        deadline = (rj.get("spec") or {}).get("startingDeadlineSeconds")
+        annotations = _meta(manifest).get("annotations") or {}
+        requested = annotations.get(TRIGGER_KIND_ANNOTATION) in ("trigger", "backfill")
+        if not isinstance(deadline, int) or requested:
+            return None
+        due_text = annotations.get(FIRE_TIME_ANNOTATION) or annotations.get(SCHEDULED_TIME_ANNOTATION)
+        try:
+            due = parse_rfc3339(due_text).timestamp() if isinstance(due_text, str) else None
+        except ValueError:
+            return None
+        if due is None:
+            return None
+        late_by = self.clock() + DEADLINE_MARGIN_SECONDS - (due + deadline)
+        return late_by if late_by > 0 else None
 
     async def _delete_job(self, namespace: str, owner: str, job_name: str,
                           propagation: str = "Background") -> None:
