@@ -171,3 +171,14 @@ def test_a_scheduled_job_is_not_created_past_its_starting_deadline(now: float, k
     asyncio.run(launcher.execute(rj, Decision(job=job)))
     assert (job_path("default", "backup-1893456060") in api.objects) is created
     assert count(metrics, "launched") == (1 if created else 0)
+
+
+def test_a_lock_released_on_a_job_already_gone_forgets_it() -> None:
+    # after an API server restart the cache may hold Jobs that are gone: one 404 each, not one per plan
+    api, rj, launcher, _, cache = setup()
+    gone = job_manifest("backup-1893456060", rj["metadata"]["uid"])
+    cache.put_job(gone)
+    assert cache.job("default", "backup-1893456060") is not None
+    asyncio.run(launcher.release_lock("default", "backup-1893456060"))
+    assert cache.job("default", "backup-1893456060") is None
+    assert api.writes("PATCH") == [("PATCH", job_path("default", "backup-1893456060"))]  # once, no retries

@@ -253,6 +253,11 @@ class Launcher:
         # forget it now: planning again before the watch reports the deletion would delete it twice
         self.cache.drop_job_named((namespace, owner), job_name)
 
+    def _forget(self, namespace: str, job_name: str) -> None:
+        """The API says the Job is gone: so must the cache be, or every plan until the watch
+        catches up (a relist after an API server restart) would release its lock again."""
+        self.cache.drop_job({"metadata": {"namespace": namespace, "name": job_name}})
+
     async def release_lock(self, namespace: str, job_name: str) -> None:
         """Remove our occurrence-lock finalizer from a Job (and only ours: a JSON patch that tests
         the entry it removes, so another controller's finalizer is never dropped)."""
@@ -264,6 +269,7 @@ class Launcher:
                     job = await self._retrying(lambda: self.api.request("GET", path))
                 except ApiError as exc:
                     if exc.status == 404:
+                        self._forget(namespace, job_name)
                         return
                     raise
                 finalizers = list(_meta(job).get("finalizers") or ())
@@ -280,6 +286,7 @@ class Launcher:
                 return
             except ApiError as exc:
                 if exc.status == 404:
+                    self._forget(namespace, job_name)
                     return
                 if exc.status not in (409, 422):  # 422: the test failed (the list differs): read it
                     raise
