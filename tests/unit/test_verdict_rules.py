@@ -169,6 +169,19 @@ CASES: dict[str, Case] = {
         [create("a", 0, at(0.05)), controller("finished", "a", 0, at(1.0))],
         {"missed": 8}, policy="Forbid", window=(0, 20),  # 6 .. 20: more than 5 s after the finish
     ),
+    # catching up after an outage: occurrence 0 runs late (10-13 s); 2..12 came due meanwhile and
+    # were decided while it ran (before 14 was launched): Forbid skips them, though nothing ran at T
+    "forbid-catching-up-skips-what-came-due-while-an-older-job-ran": Case(
+        [create("a", 0, at(10.05)), controller("finished", "a", 0, at(13.0)), create("a", 14, at(14.05)),
+         controller("finished", "a", 14, at(17.0))],
+        {"missed": 0, "overlaps": 0}, policy="Forbid", window=(0, 14),
+    ),
+    "forbid-catching-up-then-stuck-is-still-missed": Case(
+        [create("a", 0, at(10.05)), controller("finished", "a", 0, at(13.0)), create("a", 40, at(40.05)),
+         controller("finished", "a", 40, at(43.0))],
+        # 18 .. 34: decided long after 0 finished (36, 38: 40's Job starts within 5 s of them)
+        {"missed": 9}, policy="Forbid", window=(0, 40),
+    ),
     "allow-never-skips": Case(
         [create("a", 0, at(0.05)), controller("finished", "a", 0, at(3.0))], {"missed": 1}, window=(0, 2),
     ),

@@ -203,7 +203,8 @@ def compute_verdict(
     deletions = outside_deletions(entries, operator_clients)
 
     unlaunched = [key for key in judged if not by_occurrence.get(key)]
-    excused = excused_misses(unlaunched, known, lives, dark_windows(faults, dark_grace), forbid_grace)
+    excused = excused_misses(unlaunched, known, lives, dark_windows(faults, dark_grace), forbid_grace,
+                             by_occurrence)
     missed_details = asked.missed + [occurrence_detail(key) for key in unlaunched if key not in excused]
     excused_counts: dict[str, int] = defaultdict(int)
     for why in excused.values():

@@ -20,8 +20,10 @@ T + deadline) lay in fault windows during which no replica could act.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 from recurringjob.evidence.verdict_audit import (
@@ -188,23 +190,30 @@ def excused_misses(
     lives: Sequence[JobLife],
     windows: Sequence[tuple[float, float]],
     forbid_grace: float,
+    launched: Mapping[Occurrence, Sequence[Launch]] | None = None,
 ) -> dict[Occurrence, str]:
     """The unlaunched occurrences the RecurringJob's spec allows to be missed, with why.
 
-    Forbid: a Job of the same RecurringJob was unfinished within `forbid_grace` seconds of T (the
-    operator decides on what it has seen; a finish reaches it a little later). Deadline: the whole
-    of [T + 1 s, T + startingDeadlineSeconds] lay in one fault window (`dark_windows`).
+    Forbid: a Job of the same RecurringJob was unfinished at some moment from `forbid_grace`
+    seconds before T until the occurrence was decided (the operator decides on what it has seen; a
+    finish reaches it a little later). The decision is not in the audit log, but it came before the
+    first launch of a later occurrence (occurrences are decided oldest first): catching up after
+    an outage, an occurrence decided while an older one's Job ran is skipped, as Forbid says, even
+    though nothing ran at T itself. Deadline: the whole of [T + 1 s, T + startingDeadlineSeconds]
+    lay in one fault window (`dark_windows`).
     """
     lives_by_rj: dict[tuple[str, str], list[JobLife]] = defaultdict(list)
     for life in lives:
         lives_by_rj[(life.namespace, life.recurringjob or "")].append(life)
+    decided_by = _decided_by(launched or {})
     excused: dict[Occurrence, str] = {}
     for occurrence in unlaunched:
         namespace, name, scheduled = occurrence
         rj = known[(namespace, name)]
         t = scheduled.timestamp()
+        decided = max(t + forbid_grace, decided_by(namespace, name, t))
         if rj.concurrency_policy == "Forbid" and any(
-            life.start < t + forbid_grace and (life.end is None or life.end > t - forbid_grace)
+            life.start < decided and (life.end is None or life.end > t - forbid_grace)
             for life in lives_by_rj[(namespace, name)]
         ):
             excused[occurrence] = "Forbid: a Job of it was running"
@@ -213,6 +222,32 @@ def excused_misses(
             if _covered(t + min(ACT_ALLOWANCE_SECONDS, deadline), t + deadline, windows):
                 excused[occurrence] = "deadline passed inside a fault window"
     return excused
+
+
+def _decided_by(launched: Mapping[Occurrence, Sequence[Launch]]) -> Callable[[str, str, float], float]:
+    """(namespace, RecurringJob, T) -> the first launch time of an occurrence later than T (0.0 if
+    none): the latest moment occurrence T can have been decided."""
+    by_rj: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for (namespace, name, scheduled), found in launched.items():
+        if found:
+            by_rj[(namespace, name)].append((scheduled.timestamp(), min(launch.ts for launch in found)))
+    # suffix minima: the earliest launch among all occurrences from index i on
+    tables: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    for key, pairs in by_rj.items():
+        pairs.sort()
+        earliest = [0.0] * len(pairs)
+        running = math.inf
+        for i in range(len(pairs) - 1, -1, -1):
+            running = min(running, pairs[i][1])
+            earliest[i] = running
+        tables[key] = ([t for t, _ in pairs], earliest)
+
+    def decided_by(namespace: str, name: str, t: float) -> float:
+        times, earliest = tables.get((namespace, name), ([], []))
+        index = bisect.bisect_right(times, t)
+        return earliest[index] if index < len(times) else 0.0
+
+    return decided_by
 
 
 def occurrence_detail(occurrence: Occurrence) -> dict[str, str]:
