@@ -102,24 +102,27 @@ class RequestFaults:
     def _leader_and_targets(self) -> tuple[Replica | None, list[dict[str, Any]]]:
         return self.x.find_leader(), self._targets(self.x.rng)
 
-    def _send(self, sends: list[tuple[str, str, dict[str, Any]]], client: str) -> int:
+    def _send(self, sends: list[tuple[str, str, dict[str, Any]]], client: str) -> tuple[int, set[int]]:
         """Record each (RecurringJob, field, entry) through the plugin's code, concurrently (the
-        requests land together, while the leader is busy). Returns how many were written."""
-        written = []
+        requests land together, while the leader is busy). Returns how many were written, and the
+        indexes of the sends now on record (written now or before)."""
+        written: list[bool] = []
+        recorded: set[int] = set()
 
-        def one(name: str, field: str, entry: dict[str, Any]) -> None:
+        def one(index: int, name: str, field: str, entry: dict[str, Any]) -> None:
             for _ in range(20):  # the API may be failing or restarting: a person would retry
                 try:
                     written.append(not record_request(self._api(client), name, field, entry).already)
+                    recorded.add(index)
                     return
                 except (OSError, urllib.error.URLError, Conflict):
                     time.sleep(0.3)
-        threads = [threading.Thread(target=one, args=send, daemon=True) for send in sends]
+        threads = [threading.Thread(target=one, args=(i, *send), daemon=True) for i, send in enumerate(sends)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
-        return sum(written)
+        return sum(written), recorded
 
     def _reapply(self, sends: list[tuple[str, str, dict[str, Any]]]) -> None:
         for name, field, entry in sends:
@@ -158,16 +161,18 @@ class RequestFaults:
         self.rounds += 1
         sends = [(rj["metadata"]["name"], TRIGGERS, {"id": f"chaos-{self.rounds}-{i}"})
                  for i, rj in enumerate(targets)]
-        self.made += [JudgedRequest(self.cluster.namespace, name, "trigger", entry["id"])
-                      for name, _, entry in sends]
         self.x.wait_for_work()
-        written = self._send(sends, REQUEST_CLIENTS[0])
+        written, first = self._send(sends, REQUEST_CLIENTS[0])
         time.sleep(self.x.rng.uniform(0.0, 0.3))  # the leader is claiming / creating them now
         rogue, started = self._kill_and_split("trigger-failover", leader)
-        again = self._send(sends, REQUEST_CLIENTS[1])
+        again, second = self._send(sends, REQUEST_CLIENTS[1])
+        # judged: what is on record (a send that never got through is not a request)
+        self.made += [JudgedRequest(self.cluster.namespace, name, "trigger", entry["id"])
+                      for i, (name, _, entry) in enumerate(sends) if i in first | second]
         ids = ", ".join(f"{name}/{entry['id']}" for name, _, entry in sends)
         self.x.log(f"fault trigger-failover: triggers {ids} ({written} written; re-sent: {again} written)")
-        return None, self._end("trigger-failover", leader, rogue, started, sends,
+        on_record = [send for i, send in enumerate(sends) if i in first | second]
+        return None, self._end("trigger-failover", leader, rogue, started, on_record,
                                f"triggers {ids}; leader SIGKILLed, second leader, ids re-sent and re-applied")
 
     def _backfill_failover(self, planned: PlannedFault) -> Begun:
@@ -177,6 +182,7 @@ class RequestFaults:
         self.backfill_rounds += 1
         span = timedelta(seconds=BACKFILL_OCCURRENCES * self.x.period)
         sends = []
+        judged: list[JudgedRequest] = []
         for rj in targets:
             created = parse_time(rj["metadata"]["creationTimestamp"])
             assert created is not None
@@ -186,16 +192,18 @@ class RequestFaults:
             entry = {"id": f"bf-{self.backfill_rounds}", "from": format_rfc3339(start),
                      "to": format_rfc3339(end), "overlapPolicy": "Allow"}
             sends.append((rj["metadata"]["name"], BACKFILLS, entry))
-            self.made.append(JudgedRequest(self.cluster.namespace, rj["metadata"]["name"], "backfill",
-                                           entry["id"], _utc(start), _utc(end)))
+            judged.append(JudgedRequest(self.cluster.namespace, rj["metadata"]["name"], "backfill",
+                                        entry["id"], _utc(start), _utc(end)))
         self.x.wait_for_work()
-        written = self._send(sends, REQUEST_CLIENTS[0])
+        written, first = self._send(sends, REQUEST_CLIENTS[0])
         time.sleep(self.x.rng.uniform(0.5, 1.5))  # midway through the range
         rogue, started = self._kill_and_split("backfill-failover", leader)
-        again = self._send(sends, REQUEST_CLIENTS[1])
+        again, second = self._send(sends, REQUEST_CLIENTS[1])
+        self.made += [request for i, request in enumerate(judged) if i in first | second]
         ranges = ", ".join(f"{name}/{entry['id']} {entry['from']}..{entry['to']}" for name, _, entry in sends)
         self.x.log(f"fault backfill-failover: {ranges} ({written} written; re-sent: {again} written)")
-        return None, self._end("backfill-failover", leader, rogue, started, sends,
+        on_record = [send for i, send in enumerate(sends) if i in first | second]
+        return None, self._end("backfill-failover", leader, rogue, started, on_record,
                                f"backfills {ranges}; leader SIGKILLed midway, second leader, re-sent, "
                                "re-applied")
 
