@@ -54,3 +54,18 @@ def test_a_clean_verdict_shows_zeros_and_no_evidence() -> None:
                                   "re-created after deletion")] == ["0", "0", "0", "0"]
     assert rows["excused misses"] == "none"
     assert "early" not in plain(verdict).split("excused misses")[1]
+
+
+def test_both_kinds_of_wrong_final_status_are_shown() -> None:
+    mismatches = [
+        {"namespace": "ns", "recurringjob": "a", "lastSuccessfulTime": None,
+         "newest_successful_completion": "2030-01-01T12:00:05Z"},
+        {"namespace": "ns", "recurringjob": "b", "request": "t-1", "kind": "trigger",
+         "problem": "result 'missed', not succeeded"},
+    ]
+    verdict = compute_verdict([create(T0 + 0.1, "rj-a")], [JudgedRecurringJob("ns", "rj", "0 * * * * *")],
+                              T0, T0, status_mismatches=mismatches).to_json()
+    text = plain(verdict)
+    assert "status ns/a: lastSuccessfulTime None != newest completion 2030-01-01T12:00:05Z" in text
+    assert "status ns/b: trigger request t-1: result 'missed', not succeeded" in text
+    Console(width=110, record=True).print(render(verdict))

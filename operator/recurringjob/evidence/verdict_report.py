@@ -149,8 +149,12 @@ def _problem_lines(verdict: Mapping[str, Any], limit: int = 5) -> list[str]:
         lines.append(f"re-created {what} after {deleted['client']} deleted {deleted['job']} "
                      f"at {_clock(deleted['ts'])}")
     for status in (verdict.get("status_mismatches") or [])[:limit]:
+        where = f"status {status['namespace']}/{status['recurringjob']}"
+        if "request" in status:  # final_status.request_mismatches
+            lines.append(f"{where}: {status['kind']} request {status['request']}: {status['problem']}")
+            continue
         lines.append(
-            f"status {status['namespace']}/{status['recurringjob']}: lastSuccessfulTime "
+            f"{where}: lastSuccessfulTime "
             f"{status['lastSuccessfulTime']} != newest completion {status['newest_successful_completion']}"
         )
     return lines
