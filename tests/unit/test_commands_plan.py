@@ -206,6 +206,7 @@ def test_crd_is_a_valid_structural_crd() -> None:
     assert columns == [
         "Schedule",
         "Time zone",
+        "Schedules",  # priority 1: kubectl get -o wide
         "Suspend",
         "Suspend reason",
         "Active",

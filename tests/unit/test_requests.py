@@ -265,3 +265,18 @@ def test_a_backfill_across_dst_launches_each_local_day_once(zone: str, hour: int
     local_days = [t.astimezone(ZoneInfo(zone)).date() for t in times]
     assert len(set(local_days)) == len(local_days)  # never twice on a day (fall back)
     assert request(rj, "b")["launched"] == len(expected) == request(rj, "b")["total"]
+
+
+def test_a_trigger_outcome_is_booked_while_the_schedule_keeps_the_planner_busy() -> None:
+    # found in the long chaos run: every plan of an every-second schedule had an occurrence due,
+    # the outcome was only booked when nothing was, and history pruning removed the finished Job
+    # first: a trigger that succeeded was reported "missed"
+    rj = make_rj("* * * * * *", triggers=[{"id": "now-1"}])
+    jobs: list[dict[str, Any]] = []
+    for _ in range(5):  # the first plans observe the schedule, then launch the trigger
+        step(rj, jobs, "2024-01-01T00:30:00Z")
+    assert request(rj, "now-1")["state"] == "Running"
+    finish(jobs, "rj-t-now-1", "succeeded", "2024-01-01T00:30:01Z")
+    busy = step(rj, jobs, "2024-01-01T00:30:05Z")  # occurrences are due: the schedule launches
+    assert busy.action == "launch" and busy.kind == "schedule"
+    assert (request(rj, "now-1")["state"], request(rj, "now-1").get("result")) == ("Done", "succeeded")

@@ -137,6 +137,7 @@ class _Planner(AnchorSteps, PlannerSteps):
                                        f"smaller than the schedule's shortest interval ({interval:g}s)", book)
         owned = owned_jobs(self.rj, self.jobs)
         book_runs(self.status, owned, [ref["name"] for ref in book.active])
+        self._book_requests(spec, stream, cursor, book, owned)
         failure_suspension(self.status, spec, self.old_status, owned)
         cursor = self._limits(spec, stream, cursor)
         rejected = self._rejection()

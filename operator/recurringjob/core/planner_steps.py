@@ -19,6 +19,7 @@ from recurringjob.core.requests import (
     RequestContext,
     RequestLaunch,
     backfill_covering,
+    book_request_outcomes,
     pending_work,
     plan_requests,
 )
@@ -160,6 +161,16 @@ class PlannerSteps:
         ids = [t.id for t in spec.triggers] + [b.id for b in spec.backfills]
         new = any(request_id not in known for request_id in ids)
         return new or pending_work([dict(e) for e in entries])
+
+    def _book_requests(self, spec: Spec, stream: Occurrences, cursor: datetime | None, book: Bookkeeping,
+                       owned: Mapping[str, Mapping[str, Any]]) -> None:
+        """The outcomes of running requests, booked in every plan (see book_request_outcomes)."""
+        if not self.status.get("requests"):
+            return
+        ctx = RequestContext(self.rj, spec, stream, cursor, self.now_s, owned,
+                             [ref["name"] for ref in book.active], self._running(book))
+        book_request_outcomes(ctx, self.status)
+        self.status["requests"] = ctx.requests
 
     def _requests(self, spec: Spec, stream: Occurrences, cursor: datetime | None, book: Bookkeeping,
                   owned: Mapping[str, Mapping[str, Any]]) -> Decision | None:

@@ -29,6 +29,7 @@ __all__ = [
     "RequestContext",
     "RequestLaunch",
     "backfill_limit_message",
+    "book_request_outcomes",
     "count_backfill",
     "plan_requests",
     "trigger_job_name",
@@ -108,13 +109,21 @@ def _entries(value: Any) -> list[dict[str, Any]]:
         if isinstance(value, list) else []
 
 
+def book_request_outcomes(ctx: RequestContext, status: Mapping[str, Any]) -> None:
+    """Book the outcomes of running requests from the Jobs seen; `ctx.requests` holds the new
+    status.requests afterwards. Every plan does this, not only those with nothing else to do: a
+    busy schedule always has an occurrence due, and history pruning may remove a request's finished
+    Job before a quiet plan comes."""
+    ctx.requests = _entries(status.get("requests"))
+    for entry in ctx.requests:
+        _book_outcome(ctx, entry)
+
+
 def plan_requests(ctx: RequestContext, status: Mapping[str, Any]) -> RequestLaunch | None:
     """Book the outcomes of running requests, record new ones and choose at most one launch.
     `ctx.requests` holds the new status.requests afterwards."""
-    ctx.requests = _entries(status.get("requests"))
+    book_request_outcomes(ctx, status)
     by_id = {entry["id"]: entry for entry in ctx.requests}
-    for entry in ctx.requests:
-        _book_outcome(ctx, entry)
     launch: RequestLaunch | None = None
     for trigger in ctx.spec.triggers:
         if trigger.id not in by_id:
