@@ -377,3 +377,10 @@ def test_slim_jobs_keep_what_planning_reads_and_nothing_else() -> None:
             {"type": "Complete", "status": "True", "reason": "Done",
              "lastTransitionTime": "2030-01-01T00:00:31Z"}]}
     assert slim_job(slim) == slim  # idempotent: our own writes may be slimmed twice
+
+
+def test_retries_after_an_outage_stay_at_most_two_seconds_apart() -> None:
+    reflector = Reflector(None, None)  # type: ignore[arg-type]
+    delays = [reflector._backoff(failures) for failures in range(1, 40)]
+    assert delays[0] <= 0.25  # the first retry is quick
+    assert max(delays) <= 2.0  # a long outage still gets a fresh view within 2 s of its end
