@@ -300,6 +300,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                    "slow_full_collections": slow_collections(supervisor.log_dir / f"{first_leader}.log"),
                    "replicas": {identity: samples.summary(*window)
                                 for identity, samples in replica_samples.items()},
+                   # seconds from the first replica's start: cold start, startup burst, steady state
+                   "rss_over_time_mib": {identity: samples.rss_over_time(started)
+                                         for identity, samples in replica_samples.items()},
                    "ceiling": ceiling,
                    "leader_after_seconds": round(leader_at - started, 1),
                    "startup_seconds": round(settled_at - leader_at, 1)}
@@ -417,6 +420,7 @@ def write_report(args: argparse.Namespace, result: dict[str, Any], summary: dict
     rate = (args.recurringjobs / built["burst_drain_s"]) if args.burst and built["burst_drain_s"] else \
         built["launches_per_s"]
     extra = {**summary, "ceiling": result["ceiling"], "replica_samples": samples,
+             "rss_over_time_mib": result.get("rss_over_time_mib"),
              "launch_rate_per_s": round(rate, 1),
              "launch_rate_vs_raw_creates": round(rate / ceiling, 3) if ceiling else None,
              "launch_rate_vs_ceiling_per_occurrence":

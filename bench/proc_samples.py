@@ -18,6 +18,7 @@ class ProcessSamples:
     pid: int
     cpu_percent: list[tuple[float, float]] = field(default_factory=list)  # (wall time, %)
     rss_mib: list[float] = field(default_factory=list)
+    rss_at: list[tuple[float, float]] = field(default_factory=list)  # (wall time, MiB): the shape over time
     ticks: list[tuple[float, int]] = field(default_factory=list)  # (wall time, utime + stime so far)
     _last: tuple[float, int] | None = None
 
@@ -38,6 +39,7 @@ class ProcessSamples:
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 self.rss_mib.append(int(line.split()[1]) / 1024)
+                self.rss_at.append((time.time(), self.rss_mib[-1]))
 
     def summary(self, start: float, end: float) -> dict[str, float | None]:
         judged = [cpu for ts, cpu in self.cpu_percent if start <= ts <= end]
@@ -45,6 +47,14 @@ class ProcessSamples:
                 "cpu_max_percent": round(max(judged), 1) if judged else None,
                 "rss_max_mib": round(max(self.rss_mib), 1) if self.rss_mib else None,
                 "cpu_seconds": self.cpu_seconds(start, end)}
+
+    def rss_over_time(self, start: float, every: int = 5) -> list[tuple[float, float]]:
+        """(seconds since `start`, RSS MiB) of every `every`-th sample, the peak kept."""
+        if not self.rss_at:
+            return []
+        peak = max(range(len(self.rss_at)), key=lambda index: self.rss_at[index][1])
+        return [(round(ts - start, 1), round(mib, 1)) for index, (ts, mib) in enumerate(self.rss_at)
+                if index % every == 0 or index == peak]
 
     def cpu_seconds(self, start: float, end: float) -> float | None:
         """CPU time (user + system) the process used between the samples nearest inside [start, end]."""

@@ -129,7 +129,7 @@ def test_a_stale_deletion_does_not_drop_a_recreated_recurringjob() -> None:
     recreated["metadata"]["uid"] = "uid-2"
     cache.put_recurringjob(recreated)
     assert not cache.drop_recurringjob(("default", "rj"), "uid-1")  # the old incarnation's DELETED / 404
-    assert cache.recurringjob(("default", "rj")) is recreated
+    assert cache.recurringjob(("default", "rj")) == recreated
     assert cache.drop_recurringjob(("default", "rj"), "uid-2")
     assert cache.recurringjob(("default", "rj")) is None
     assert not cache.put_recurringjob(recreated)  # a late write response cannot resurrect it
@@ -179,3 +179,24 @@ def test_recurringjobs_are_cached_without_managed_fields_or_last_applied_configu
                                 "annotations": {"team": "data"}}
     assert held["spec"] == rj["spec"] and held["status"] == rj["status"]
     assert "managedFields" in rj["metadata"] and LAST_APPLIED in rj["metadata"]["annotations"]  # not mutated
+
+
+def test_the_same_version_again_keeps_the_held_copy_and_a_new_one_shares_what_did_not_change() -> None:
+    cache = Cache()
+    rj = claimed_rj()
+    assert cache.put_recurringjob(rj)
+    held = cache.recurringjob(("default", "rj"))
+    assert held == rj
+    assert cache.put_recurringjob(copy.deepcopy(rj))  # the watch echo of our own write: same version
+    assert cache.recurringjob(("default", "rj")) is held
+    newer = copy.deepcopy(rj)
+    newer["metadata"]["resourceVersion"] = "5"
+    newer["status"]["lastScheduleTime"] = NOW
+    assert cache.put_recurringjob(newer)
+    stored = cache.recurringjob(("default", "rj"))
+    assert stored == newer and stored["spec"] is held["spec"]
+    edited = copy.deepcopy(rj)  # the same version number with other content (only a fake does that)
+    edited["metadata"]["resourceVersion"] = "5"
+    edited["spec"]["suspend"] = True
+    assert cache.put_recurringjob(edited)
+    assert cache.recurringjob(("default", "rj")) == edited

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
+import orjson
 import pytest
 from recurringjob.runtime.cache import Cache
 from recurringjob.runtime.jobwatch import JobSink, JobWatch, Reflector, namespace_scopes, slim_job
@@ -377,6 +378,21 @@ def test_slim_jobs_keep_what_planning_reads_and_nothing_else() -> None:
             {"type": "Complete", "status": "True", "reason": "Done",
              "lastTransitionTime": "2030-01-01T00:00:31Z"}]}
     assert slim_job(slim) == slim  # idempotent: our own writes may be slimmed twice
+
+
+def test_slim_jobs_share_repeated_strings_but_not_their_own_identity() -> None:
+    # decoded separately, as two watch events are: equal values, distinct objects
+    a, b = (slim_job(orjson.loads(orjson.dumps(job(name, finished=True))))
+            for name in ("nightly-1", "nightly-2"))
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["metadata"]["ownerReferences"][0]["uid"] is b["metadata"]["ownerReferences"][0]["uid"]
+    assert a["metadata"]["finalizers"][0] is b["metadata"]["finalizers"][0]
+    assert a["status"]["conditions"][0]["type"] is b["status"]["conditions"][0]["type"]
+    assert a["status"]["completionTime"] is b["status"]["completionTime"]
+    assert a["metadata"]["annotations"]["recurringjob.dev/scheduled-time"] is \
+        b["metadata"]["annotations"]["recurringjob.dev/scheduled-time"]
+    assert a == {**b, "metadata": {**b["metadata"], "name": "nightly-1", "uid": a["metadata"]["uid"]}}
+    assert list(a["metadata"])[:3] == ["name", "namespace", "uid"]  # the fields' order is kept
 
 
 def test_retries_after_an_outage_stay_at_most_two_seconds_apart() -> None:

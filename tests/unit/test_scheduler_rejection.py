@@ -50,7 +50,8 @@ def run(now: list[datetime], rounds: int) -> tuple[FakeKube, Metrics]:
 
 def test_a_rejected_create_leaves_no_phantom_and_says_why() -> None:
     api, metrics = run([T0], rounds=1)
-    assert metrics.occurrences.labels("ns", "bad", "missed")._value.get() == 1
+    assert metrics.registry.get_sample_value(
+        "recurringjob_occurrences_total", {"namespace": "ns", "name": "bad", "result": "missed"}) == 1
     stored = api.objects[rj_path("ns", "bad")]
     status = stored["status"]
     assert status.get("active") == []  # the claimed entry is gone: it was never created

@@ -132,6 +132,7 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     from recurringjob.runtime.jobwatch import JobSink, JobWatch
     from recurringjob.runtime.kube import KubeApi
     from recurringjob.runtime.launch import EventRecorder, Launcher
+    from recurringjob.runtime.memtrim import MallocTrim
     from recurringjob.runtime.metrics import Metrics
     from recurringjob.runtime.scheduler import Scheduler
     from recurringjob.runtime.serverclock import ServerClock
@@ -204,6 +205,8 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
     gc_tuning = GcTuning(tune=os.environ.get("RECURRINGJOB_GC_TUNING", "on") != "off",
                          report=lambda pause, collected: loop.call_soon_threadsafe(
                              log_slow_collection, pause, collected))
+    malloc_trim = MallocTrim(enabled=os.environ.get("RECURRINGJOB_MALLOC_TRIM", "on") != "off")
+    trim_task: asyncio.Task[None] | None = None
     try:
         ready_or_dead = asyncio.create_task(kopf_ready.wait())
         await asyncio.wait({ready_or_dead, kopf_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -223,6 +226,9 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
             if not stop.is_set() and not kopf_task.done():
                 # the primed caches are most of the heap: freeze them (see gctuning) before leading
                 gc_tuning.install()
+                # the cold start's decoded LIST answers are garbage now: give their pages back
+                malloc_trim.trim()
+                trim_task = asyncio.create_task(malloc_trim.run_forever(), name="malloc-trim")
                 # no launch on a guessed time: stand for election once the server's clock is known
                 # to ±0.2 s (~1 s after start); now() errs early-proof even if it takes longer
                 if not await server_clock.wait_ready(CLOCK_READY_TIMEOUT):
@@ -244,6 +250,10 @@ async def run_operator(args: argparse.Namespace, *, identity: str) -> int:
         clock_task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await clock_task
+        if trim_task is not None:
+            trim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trim_task
         await job_watch.stop()
         kopf_stop.set()
         with contextlib.suppress(asyncio.CancelledError, Exception):

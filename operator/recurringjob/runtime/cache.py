@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from recurringjob import GROUP, KIND
+from recurringjob.runtime.sharing import reuse, share
 
 Key = tuple[str, str]  # (namespace, name)
 Obj = Mapping[str, Any]
@@ -56,6 +57,15 @@ def _rv(obj: Obj) -> int | None:
         return int(str((obj.get("metadata") or {}).get("resourceVersion")))
     except (TypeError, ValueError):
         return None
+
+
+def _same_incarnation(old: Obj, new: Obj) -> bool:
+    return (old.get("metadata") or {}).get("uid") == (new.get("metadata") or {}).get("uid")
+
+
+def _same_content(held: Obj, new: Obj) -> bool:
+    """The held (slim) copy equals `new` slimmed: checked in C (`==`) before it is trusted."""
+    return held == slim_recurringjob(new)
 
 
 def _is_newer(old: Obj | None, new: Obj) -> bool:
@@ -118,11 +128,19 @@ class Cache:
 
     # RecurringJobs
     def put_recurringjob(self, rj: Obj) -> bool:
-        """Store rj unless we already hold a newer version; True if stored."""
+        """Store rj unless we already hold a newer version; True if stored.
+
+        Kept slim (slim_recurringjob) and shared (runtime/sharing.py): parts equal to the version
+        held, and strings equal to other objects', are kept once. The same version arriving again
+        (our write's answer, then its watch event) keeps the copy held."""
         key = key_of(rj)
-        if (rj.get("metadata") or {}).get("uid") in self._deleted or not _is_newer(self._rjs.get(key), rj):
+        held = self._rjs.get(key)
+        if (rj.get("metadata") or {}).get("uid") in self._deleted or not _is_newer(held, rj):
             return False
-        self._rjs[key] = slim_recurringjob(rj)
+        if held is None or not _same_incarnation(held, rj):
+            self._rjs[key] = share(slim_recurringjob(rj))
+        elif _rv(held) is None or _rv(held) != _rv(rj) or not _same_content(held, rj):
+            self._rjs[key] = reuse(slim_recurringjob(rj), held)
         if key in self._gone:
             self._forget_booked_tombstones(key, rj)
         return True

@@ -23,6 +23,8 @@ from recurringjob.runtime.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
+KOPF_LIST_PAGE = 500  # RecurringJobs per page of Kopf's initial LIST (as our own LISTs)
+
 
 class WatchSink:
     """What a watch event means for us; kept apart from Kopf so it can be tested without it."""
@@ -92,6 +94,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> kopf.OperatorSettings
     settings.watching.connect_timeout = 10
     settings.watching.inactivity_timeout = 60
     settings.watching.reconnect_backoff = 0.2
+    # Kopf's initial LIST is one answer by default: at 10,000 RecurringJobs every object decoded at
+    # once, and a worker task spawned per object before any of them runs. Pages bound both.
+    settings.watching.chunk_size = KOPF_LIST_PAGE
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
     settings.networking.error_backoffs = (0.5, 1, 2, 3, 5, 8)

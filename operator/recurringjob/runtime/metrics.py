@@ -6,7 +6,6 @@ cardinality is bounded by the number of RecurringJobs; `forget()` drops them on 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,13 +21,23 @@ from prometheus_client import (
 
 from recurringjob import __version__
 from recurringjob.runtime.acting import acting_shard
+from recurringjob.runtime.metrics_rj import (
+    ACTIVE,
+    COUNTERS,
+    LAST_FAILED,
+    LAST_SCHEDULE,
+    LAST_SUCCESSFUL,
+    NEXT_SCHEDULE,
+    READY,
+    SUSPENDED,
+    PerRecurringJobSeries,
+)
 
 # `_created` samples would double the series count for no dashboard use
 disable_created_metrics()
 
-RJ_LABELS = ("namespace", "name")
-OCCURRENCE_RESULTS = ("launched", "skipped", "missed", "recovered")
-FINISHED_RESULTS = ("succeeded", "failed")
+OCCURRENCES, JOBS_FINISHED = (name for name, _, _ in COUNTERS)
+OCCURRENCE_RESULTS, FINISHED_RESULTS = (results for _, _, results in COUNTERS)
 LAUNCH_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 JOB_DURATION_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800, 21600)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -61,25 +70,10 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.info = Gauge("recurringjob_info", "RecurringJob spec facts (always 1)",
-                          [*RJ_LABELS, "schedule", "time_zone", "concurrency_policy"], registry=r)
-        self.next_schedule = Gauge("recurringjob_next_schedule_timestamp_seconds",
-                                   "Next occurrence not yet decided (the cursor)", RJ_LABELS, registry=r)
-        self.last_schedule = Gauge("recurringjob_last_schedule_timestamp_seconds",
-                                   "Newest occurrence launched", RJ_LABELS, registry=r)
-        self.last_successful = Gauge("recurringjob_last_successful_timestamp_seconds",
-                                     "Completion time of the newest successful Job", RJ_LABELS, registry=r)
-        self.last_failed = Gauge("recurringjob_last_failed_timestamp_seconds",
-                                 "Completion time of the newest failed Job", RJ_LABELS, registry=r)
-        self.active_jobs = Gauge("recurringjob_active_jobs", "Jobs claimed and not yet seen finished",
-                                 RJ_LABELS, registry=r)
-        self.suspended = Gauge("recurringjob_suspended", "1 if spec.suspend", RJ_LABELS, registry=r)
-        self.ready = Gauge("recurringjob_ready", "1 if the Ready condition is True", RJ_LABELS, registry=r)
-        self.occurrences = Counter("recurringjob_occurrences", "Occurrences decided, by result",
-                                   [*RJ_LABELS, "result"], registry=r)
-        self.jobs_finished = Counter("recurringjob_jobs_finished",
-                                     "Finished Jobs, counted when they leave status.active, by result",
-                                     [*RJ_LABELS, "result"], registry=r)
+        # the per-RecurringJob series: plain values behind one collector (metrics_rj.py), registered
+        # first so the exposition keeps its order (these families came first)
+        self.per_rj = PerRecurringJobSeries()
+        r.register(self.per_rj)
         self.claim_conflicts = Counter("recurringjob_claim_conflicts",
                                        "Claims rejected with 409 Conflict (someone else wrote first)",
                                        registry=r)
@@ -124,11 +118,6 @@ class Metrics:
         self.server_clock_offset.set(float("nan"))
         self.server_clock_uncertainty.set(float("nan"))
         self.build_info.labels(version=__version__).set(1)
-        self._info_labels: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._per_rj_gauges = (self.next_schedule, self.last_schedule, self.last_successful,
-                               self.last_failed, self.active_jobs, self.suspended, self.ready)
-        self._children: dict[tuple[str, str], tuple[Any, ...]] = {}
-        self._lock = threading.Lock()
 
     def observe_recurringjob(self, rj: Mapping[str, Any]) -> None:
         """Refresh the per-RecurringJob gauges from the object as the API returned it."""
@@ -136,75 +125,42 @@ class Metrics:
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         spec = rj.get("spec") or {}
         status = rj.get("status") or {}
-        info = (*key, *schedule_labels(spec), str(spec.get("concurrencyPolicy") or "Allow"))
-        with self._lock:
-            old_info = self._info_labels.get(key)
-            if old_info != info:
-                if old_info is not None:
-                    self._remove(self.info, old_info)
-                self.info.labels(*info).set(1)
-                self._info_labels[key] = info
-        if old_info is None:
+        series = self.per_rj
+        if series.set_info(key, (*schedule_labels(spec), str(spec.get("concurrencyPolicy") or "Allow"))):
             self._zero_counters(key)
-        # the children of this RecurringJob's gauges, looked up once: labels() hashes, locks and
-        # validates on every call, and this runs for every RecurringJob watch event
-        children = self._children.get(key)
-        if children is None:
-            children = tuple(gauge.labels(*key) for gauge in self._per_rj_gauges)
-            self._children[key] = children
-        next_schedule, last_schedule, last_successful, last_failed, active, suspended, ready = children
-        for child, field in ((next_schedule, "nextScheduleTime"), (last_schedule, "lastScheduleTime"),
-                             (last_successful, "lastSuccessfulTime"), (last_failed, "lastFailedTime")):
+        row = series.gauges(key)
+        for index, field in ((NEXT_SCHEDULE, "nextScheduleTime"), (LAST_SCHEDULE, "lastScheduleTime"),
+                             (LAST_SUCCESSFUL, "lastSuccessfulTime"), (LAST_FAILED, "lastFailedTime")):
             value = _ts(status.get(field))
             if value is not None:
-                child.set(value)
-        active.set(len(status.get("active") or ()))
-        suspended.set(1 if spec.get("suspend") else 0)
+                row[index] = value
+        row[ACTIVE] = float(len(status.get("active") or ()))
+        row[SUSPENDED] = 1.0 if spec.get("suspend") else 0.0
         conditions = status.get("conditions") or ()
         condition = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Ready"), None)
-        ready.set(1 if condition is None or condition.get("status") == "True" else 0)
+        row[READY] = 1.0 if condition is None or condition.get("status") == "True" else 0.0
 
     def _zero_counters(self, key: tuple[str, str]) -> None:
         """Every result series exists at 0 from first sight: Prometheus' increase() needs a sample
         before the first increment, else the first miss is invisible and its alert never fires."""
-        for result in OCCURRENCE_RESULTS:
-            self.occurrences.labels(*key, result)
-        for result in FINISHED_RESULTS:
-            self.jobs_finished.labels(*key, result)
+        self.per_rj.touch(key, OCCURRENCES, OCCURRENCE_RESULTS)
+        self.per_rj.touch(key, JOBS_FINISHED, FINISHED_RESULTS)
 
     def count_occurrences(self, namespace: str, name: str, result: str, amount: int = 1) -> None:
         if amount > 0:
-            self.occurrences.labels(namespace, name, result).inc(amount)
+            self.per_rj.inc((namespace, name), OCCURRENCES, result, amount)
             shard = acting_shard.get()
             if result == "launched" and shard is not None:
                 self.shard_launches.labels(shard=str(shard)).inc(amount)
 
     def job_finished(self, namespace: str, name: str, succeeded: bool, duration: float | None) -> None:
-        self.jobs_finished.labels(namespace, name, "succeeded" if succeeded else "failed").inc()
+        self.per_rj.inc((namespace, name), JOBS_FINISHED, "succeeded" if succeeded else "failed")
         if duration is not None and duration >= 0:
             self.job_duration.observe(duration)
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every per-RecurringJob series of a deleted RecurringJob."""
-        key = (namespace, name)
-        with self._lock:
-            info = self._info_labels.pop(key, None)
-        self._children.pop(key, None)
-        if info is not None:
-            self._remove(self.info, info)
-        for gauge in self._per_rj_gauges:
-            self._remove(gauge, key)
-        for result in OCCURRENCE_RESULTS:
-            self._remove(self.occurrences, (*key, result))
-        for result in FINISHED_RESULTS:
-            self._remove(self.jobs_finished, (*key, result))
-
-    @staticmethod
-    def _remove(metric: Gauge | Counter, labels: tuple[str, ...]) -> None:
-        try:
-            metric.remove(*labels)
-        except KeyError:
-            pass
+        self.per_rj.forget((namespace, name))
 
     def serve(self, port: int, host: str = "0.0.0.0") -> Any:
         """Serve /metrics from a daemon thread (prometheus-client's own server)."""
