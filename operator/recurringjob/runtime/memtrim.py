@@ -7,7 +7,7 @@ once) the process keeps its high-water mark of freed chunks resident for good. m
 back every whole free page, wherever it lies (madvise), without moving any object.
 
 It runs when the caches are primed, then every `interval` seconds. A trim walks the allocator's free
-lists with the heap locked: measured a few milliseconds at 10,000 RecurringJobs, so it runs on the
+lists with the heap locked (measured 0.5 ms on a 385 MB heap of small objects), so it runs on the
 event loop itself (in a thread it would only make the loop wait on the heap lock instead). On a C
 library without malloc_trim (musl, macOS) it does nothing. `RECURRINGJOB_MALLOC_TRIM=off` turns it off.
 """
