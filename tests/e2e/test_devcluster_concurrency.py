@@ -71,7 +71,7 @@ def test_blind_writes_lose_updates(module_devcluster: DevCluster) -> None:
 
 
 def test_watch_from_compacted_revision_gets_410_expired(tmp_path: Path) -> None:
-    with DevCluster(tmp_path, extra_args=["--history", "5"]) as cluster:
+    with DevCluster(tmp_path, extra_args=["--history", "5", "--history-seconds", "0"]) as cluster:
         core = core_api(cluster)
         first = core.create_namespaced_config_map("default", {"metadata": {"name": "c0"}})
         for i in range(1, 10):

@@ -17,9 +17,10 @@ JOBS = ("batch", "jobs")
 NS = ("", "namespaces")
 
 
-def run(test: Callable[[Store], Coroutine[Any, Any, None]], history: int = 10_000) -> None:
+def run(test: Callable[[Store], Coroutine[Any, Any, None]], history: int = 10_000,
+        history_seconds: float = 75.0) -> None:
     async def main() -> None:
-        store = Store(Registry(), history)
+        store = Store(Registry(), history, history_seconds)
         GarbageCollector(store)
         store.create(NS, {"metadata": {"name": "default"}})
         await test(store)
@@ -132,7 +133,7 @@ def test_watch_replays_after_revision_then_streams_and_expires() -> None:
             store.subscribe(CM, since=1)
         assert (exc.value.code, exc.value.reason) == (410, "Expired")
 
-    run(body, history=6)
+    run(body, history=6, history_seconds=0)
 
 
 def test_label_selector_transitions_in_watch() -> None:

@@ -9,6 +9,7 @@ import os
 
 from recurringjob.devcluster.faults import FaultInjector
 from recurringjob.devcluster.jobsim import JobSimulator
+from recurringjob.devcluster.subscription import HISTORY_FRESH_SECONDS
 from recurringjob.errors import UserError
 
 
@@ -30,7 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10_000,
         metavar="EVENTS",
-        help="watch history kept for resuming watches; older resourceVersions get 410",
+        help="watch history kept per resource for resuming watches, beyond the last --history-seconds; "
+        "older resourceVersions get 410",
+    )
+    parser.add_argument(
+        "--history-seconds",
+        type=float,
+        default=HISTORY_FRESH_SECONDS,
+        metavar="SECONDS",
+        help="watch history always kept per resource, like kube-apiserver's watch cache (0: only --history)",
     )
     parser.add_argument(
         "--bookmark-interval",
@@ -49,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, got {args.port}")
+    if not args.history_seconds >= 0:
+        raise UserError(f"--history-seconds must be 0 or more, got {args.history_seconds}")
     if args.history < 1:
         raise UserError(f"--history must be at least 1, got {args.history}")
     if args.bookmark_interval <= 0:
@@ -69,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         data_dir=args.data_dir,
         history=args.history,
+        history_seconds=args.history_seconds,
         bookmark_interval=args.bookmark_interval,
     )
     options.faults = FaultInjector.from_args(args)

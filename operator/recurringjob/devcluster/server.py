@@ -35,6 +35,7 @@ from recurringjob.devcluster.http import ApiHandler
 from recurringjob.devcluster.journal import Journal
 from recurringjob.devcluster.registry import Registry
 from recurringjob.devcluster.store import Store
+from recurringjob.devcluster.subscription import HISTORY_FRESH_SECONDS
 from recurringjob.devcluster.ttl import TtlAfterFinishedController
 
 BOOT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -48,6 +49,7 @@ class Options:
     access_log: str | None = None
     data_dir: str | None = None
     history: int = 10_000
+    history_seconds: float = HISTORY_FRESH_SECONDS
     bookmark_interval: float = 10.0
     faults: Any = None  # faults.FaultInjector
     jobsim_factory: Any = None  # store -> jobsim.JobSimulator
@@ -85,7 +87,7 @@ class Server:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.registry = Registry()
-        self.store = Store(self.registry, options.history)
+        self.store = Store(self.registry, options.history, options.history_seconds)
         self.journal = Journal(options.data_dir) if options.data_dir else None
         self.audit = AuditLog(options.audit_log) if options.audit_log else None
         self.access = AccessLog(options.access_log) if options.access_log else None

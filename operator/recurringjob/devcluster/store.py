@@ -53,6 +53,7 @@ from recurringjob.devcluster.objectmeta import (
 from recurringjob.devcluster.ownership import OwnerIndex
 from recurringjob.devcluster.registry import RK, Registry, ResourceType
 from recurringjob.devcluster.subscription import (
+    HISTORY_FRESH_SECONDS,
     Event,
     Subscription,
     WatchEvent,
@@ -64,11 +65,12 @@ Obj = dict[str, Any]
 Key = tuple[str, str]  # (namespace or "", name)
 
 class Store:
-    def __init__(self, registry: Registry, history_limit: int = 10_000) -> None:
+    def __init__(self, registry: Registry, history_limit: int = 10_000,
+                 history_seconds: float = HISTORY_FRESH_SECONDS) -> None:
         self.registry = registry
         self.revision = 0
         self._objects: dict[RK, dict[Key, Obj]] = {}
-        self._watches = WatchHub(history_limit)
+        self._watches = WatchHub(history_limit, history_seconds)
         self._index = OwnerIndex()  # owner uid -> dependents, uid -> key
         # Called synchronously after each commit (CRD serving, persistence, garbage collection).
         self.listeners: builtins.list[Callable[[Event], None]] = []

@@ -11,7 +11,9 @@ stops matching as DELETED.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from recurringjob.devcluster import apierrors
@@ -114,19 +116,39 @@ class Subscription:
         self._hub.remove(self)
 
 
-class WatchHub:
-    """The retained history and the live subscriptions, per resource."""
+# kube-apiserver's watch cache keeps at least this much history per resource (eventFreshDuration),
+# and older resourceVersions are served from etcd until its compaction (5 min). One shared window
+# of N events was far stricter: at 1,000 events/s of Jobs a RecurringJob watch resumed after a
+# 20-second LIST got 410 every time, and Kopf re-listed all 10,000 RecurringJobs in a loop.
+HISTORY_FRESH_SECONDS = 75.0
+HISTORY_HARD_CAP_FACTOR = 20  # fresh events are kept up to this many times --history, per resource
 
-    def __init__(self, history_limit: int) -> None:
-        self._history: deque[Event] = deque(maxlen=history_limit)
-        self._compacted = 0  # every event after this revision is still in _history
+
+class WatchHub:
+    """The retained history and the live subscriptions, per resource.
+
+    Per resource kind: events younger than `fresh_seconds` are kept (up to `history_limit` x
+    HISTORY_HARD_CAP_FACTOR), older ones only while there are at most `history_limit` of them."""
+
+    def __init__(self, history_limit: int, fresh_seconds: float = HISTORY_FRESH_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._limit = history_limit
+        self._fresh = fresh_seconds
+        self._clock = clock
+        self._history: dict[RK, deque[tuple[float, Event]]] = {}
+        self._compacted: dict[RK, int] = {}  # every event of the kind after this revision is retained
+        self._floor = 0  # after a restore: nothing of any kind before this revision
         self._subscribers: dict[RK, set[Subscription]] = {}
 
     def publish(self, event: Event) -> None:
         """Retain `event` for resuming watches and queue it for every live subscriber of its kind."""
-        if len(self._history) == self._history.maxlen:
-            self._compacted = self._history[0].revision
-        self._history.append(event)
+        now = self._clock()
+        history = self._history.setdefault(event.rk, deque())
+        history.append((now, event))
+        while len(history) > self._limit and (
+            now - history[0][0] > self._fresh or len(history) > self._limit * HISTORY_HARD_CAP_FACTOR
+        ):
+            self._compacted[event.rk] = history.popleft()[1].revision
         for sub in self._subscribers.get(event.rk, ()):
             sub.offer(event)
 
@@ -139,12 +161,13 @@ class WatchHub:
         fields: FieldSelector | None,
     ) -> Subscription:
         """A live subscription; with `since`, already holding every retained change after it."""
-        if since is not None and since < self._compacted:
-            raise apierrors.expired(f"too old resource version: {since} ({self._compacted + 1})")
+        compacted = max(self._floor, self._compacted.get(rk, 0))
+        if since is not None and since < compacted:
+            raise apierrors.expired(f"too old resource version: {since} ({compacted + 1})")
         sub = Subscription(self, rk, namespace, labels, fields)
         if since is not None:
-            for event in self._history:
-                if event.revision > since and event.rk == rk:
+            for _, event in self._history.get(rk, ()):
+                if event.revision > since:
                     sub.offer(event)
         self._subscribers.setdefault(rk, set()).add(sub)
         return sub
@@ -162,7 +185,8 @@ class WatchHub:
     def reset(self, revision: int) -> None:
         """After a restore: no history, so a watch resuming from before `revision` gets 410."""
         self._history.clear()
-        self._compacted = revision
+        self._compacted.clear()
+        self._floor = revision
 
 
 def parse_selectors(
