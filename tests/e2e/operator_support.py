@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 from recurringjob.devcluster.server import DevCluster
+from recurringjob.evidence.verdict_audit import parse_audit_lines
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -86,8 +87,10 @@ def replicas(cluster: DevCluster, workdir: Path, count: int = 1, *extra: str) ->
 
 
 def audit(cluster: DevCluster) -> list[dict[str, Any]]:
+    """The audit lines so far; read while the server writes, so a torn last line is left out (the
+    verdict's own reader, parse_audit_lines, does the same)."""
     path = Path(cluster.audit_log)
-    return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+    return list(parse_audit_lines(path.read_text().splitlines())) if path.exists() else []
 
 
 def job_creates(cluster: DevCluster, rj_name: str | None = None, namespace: str | None = None
