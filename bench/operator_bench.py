@@ -240,7 +240,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                                         "--metrics-port", "0", "--log-level", "WARNING",
                                         *(("--shards", str(args.shards)) if args.shards > 1 else ()),
                                         *args.operator_arg)
-            if args.profile and identity == identities[0]:
+            if args.profile and identity == identities[args.profile_replica - 1]:
                 argv = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate",
                         "50", "--nonblocking", "-o", str(args.profile), "--", *argv]
             replicas[identity] = supervisor.start(identity, argv)
@@ -277,7 +277,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             tail.read()
             print(f"  {time.time() - settled_at:5.0f}s  {tail.launches} Jobs created", file=sys.stderr)
         if args.profile:  # py-spy writes its file on SIGINT only (SIGTERM to the group would lose it)
-            profiled = replicas[identities[0]]
+            profiled = replicas[identities[args.profile_replica - 1]]
             os.kill(profiled.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 profiled.popen.wait(60)
@@ -450,6 +450,9 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     parser.add_argument("--workdir", type=Path, help="keep logs and the audit log here (default: temp)")
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the operator under py-spy; its collapsed stacks go to FILE")
+    parser.add_argument("--profile-replica", type=int, default=1, metavar="K",
+                        help="which replica --profile runs under py-spy (1-based; default 1: usually the "
+                             "first leader, 2: with --shards 1 usually a follower)")
     parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                         help="extra `recurringjob run` argument e.g. --operator-arg=--workers=32")
     parser.add_argument("--replicas", type=int, default=1, help="operator replicas (default: %(default)s)")
@@ -469,6 +472,8 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
         parser.error("--burst and --hourly exclude each other")
     if not 1 <= args.shards <= 256:
         parser.error("--shards must be between 1 and 256")
+    if not 1 <= args.profile_replica <= args.replicas:
+        parser.error(f"--profile-replica must be between 1 and --replicas ({args.replicas})")
     if args.minutes * 60 <= args.warmup + TAIL_SECONDS:
         parser.error(f"--minutes must leave a judged window after --warmup {args.warmup:.0f}s")
     if args.kill_leader_at is not None and (args.replicas < 2

@@ -102,8 +102,10 @@ def test_a_running_job_deleted_by_hand_is_not_recreated(env: dict[str, Any]) -> 
     """4. A running Job deleted by hand stays deleted (booked as stopped), also while suspended."""
     cluster, kubectl = env["cluster"], env["kubectl"]
     victims = {}
-    for ns, suspend in (("byhand", False), ("suspended", True)):
+    cases = (("byhand", False), ("suspended", True))
+    for ns, _ in cases:  # both first: they wait for the same occurrence, not one after the other
         kubectl("apply", "-f", "-", input=recurringjob("long", ns, "*/20 * * * * *", duration="60s"))
+    for ns, suspend in cases:
         victim = wait_for(lambda ns=ns: job_creates(cluster, "long", ns), 25, what=f"a Job in {ns}")[0]
         if suspend:
             kubectl("patch", "rj", "long", "-n", ns, "--type=merge", "-p", '{"spec":{"suspend":true}}')
@@ -168,16 +170,16 @@ def test_replace_completes_a_deletion_its_leader_could_not_do(env: dict[str, Any
     The new Job waits for the deletion (never two at once), which is completed as soon as the API
     works again — not at the next occurrence."""
     cluster, kubectl, faults = env["cluster"], env["kubectl"], env["faults"]
-    kubectl("apply", "-f", "-", input=recurringjob("swap", "replace", "*/30 * * * * *", duration="120s",
+    kubectl("apply", "-f", "-", input=recurringjob("swap", "replace", "*/20 * * * * *", duration="120s",
                                                    concurrencyPolicy="Replace"))
-    first = wait_for(lambda: job_creates(cluster, "swap", "replace"), 35, what="the first Job")[0]
+    first = wait_for(lambda: job_creates(cluster, "swap", "replace"), 25, what="the first Job")[0]
     faults.set_errors(1.0, codes=[500], verbs=["delete"], resources=["jobs"], clients=["replica-1"])
     try:
         def recorded() -> Any:
             status = get_json(kubectl, "rj", "swap", "-n", "replace").get("status") or {}
             return status if status.get("pendingDeletions") == [first["name"]] else None
 
-        status = wait_for(recorded, 35, what="the next claim to record the deletion")
+        status = wait_for(recorded, 25, what="the next claim to record the deletion")
         second = status["active"][0]["name"]
         time.sleep(3)
         assert len(job_creates(cluster, "swap", "replace")) == 1  # not created while the old one runs
@@ -187,7 +189,7 @@ def test_replace_completes_a_deletion_its_leader_could_not_do(env: dict[str, Any
     done = wait_for(lambda: [r for r in deletes_by(cluster, "replica-1", "replace")
                              if r["name"] == first["name"] and r["code"] in (200, 202)], 10,
                     what="the recorded deletion to be completed")
-    assert done[0]["ts"] - healed_at < 8  # well before the next occurrence, 30 s later
+    assert done[0]["ts"] - healed_at < 8  # well before the next occurrence, 20 s later
     created = wait_for(lambda: [c for c in job_creates(cluster, "swap", "replace") if c["name"] == second],
                        10, what="the replacing Job after the deletion")
     assert created[0]["ts"] >= done[0]["ts"]
