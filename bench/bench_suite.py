@@ -1,12 +1,13 @@
 """`make bench` / `make bench-quick`: operator_bench.py over a set of sizes and replica counts.
 
-    .venv/bin/python bench/bench_suite.py [--quick] [--only NAME ...] [--out out/bench]
+    .venv/bin/python bench/bench_suite.py [--quick] [--only NAME ...] [--out out/bench] [--summarize]
 
 Each run writes OUT/<name>/report.json and its plots (operator_bench.py --out); the suite then
 writes OUT/summary.md (the table for the README: command, machine, date, one row per run, which
 targets hold), OUT/lag_distribution.png (launch-lag CDF per run) and OUT/memory_per_object.png
 (peak RSS per RecurringJob against N, one replica). Runs go one after another: they share the
-machine with nothing of ours.
+machine with nothing of ours. `--summarize` runs nothing and rebuilds the summary and plots from
+the runs already in OUT (a set measured over several sittings).
 """
 
 from __future__ import annotations
@@ -48,8 +49,10 @@ FULL = [
     Run("n10000-r1-burst", 10_000, shape="--burst"),
     Run("n10000-r2-s4", 10_000, replicas=2, shards=4),
     Run("n10000-r4-s8", 10_000, replicas=4, shards=8),
-    Run("n1000-r2-s4", 1_000, replicas=2, shards=4),
-    Run("n1000-r4-s8", 1_000, replicas=4, shards=8),
+    # CPU per launch against R: 2,000 RecurringJobs leave the 2 cores room for 4 replicas
+    Run("n2000-r1", 2_000, warmup=30),
+    Run("n2000-r2-s4", 2_000, replicas=2, shards=4, warmup=30),
+    Run("n2000-r4-s8", 2_000, replicas=4, shards=8, warmup=30),
     Run("n100000-r1-hourly", 100_000, shape="--hourly", minutes=4.0),
     Run("n100000-r2-s4-hourly", 100_000, replicas=2, shards=4, shape="--hourly", minutes=4.0),
     Run("n100000-r4-s8-hourly", 100_000, replicas=4, shards=8, shape="--hourly", minutes=4.0),
@@ -60,8 +63,13 @@ QUICK = [
 ]
 
 
-def targets(report: dict[str, Any], details: dict[str, Any]) -> list[str]:
-    """Issue 10's targets this run can judge, each 'holds' or 'misses'."""
+CPU_RISE_TOLERANCE = 1.15  # "does not rise with R": within 15 % of one replica's CPU per launch
+
+
+def targets(report: dict[str, Any], details: dict[str, Any],
+            single_cpu: float | None = None) -> list[str]:
+    """Issue 10's targets this run can judge, each 'holds' or 'misses'. `single_cpu`: CPU s per
+    1,000 launches of the one-replica run of the same size in the same set, if there is one."""
     verdicts = []
 
     def judge(name: str, holds: bool) -> None:
@@ -82,7 +90,18 @@ def targets(report: dict[str, Any], details: dict[str, Any]) -> list[str]:
         even = 1 / report["replicas"]
         fair = len(share) == report["replicas"] and all(abs(s - even) <= 0.15 * even for s in share)
         judge("each replica 1/R +- 15 %", fair)
+        cpu = report["operator_cpu_s_per_1000_launches"]
+        if single_cpu and cpu:
+            judge(f"CPU per launch within 15 % of 1 replica's ({cpu / single_cpu:.2f}x)",
+                  cpu <= CPU_RISE_TOLERANCE * single_cpu)
     return verdicts
+
+
+def single_replica_cpu(results: list[tuple[Run, dict[str, Any], dict[str, Any]]]) -> dict[int, float]:
+    """CPU s per 1,000 launches of each size's one-replica steady run (not a burst)."""
+    return {report["recurringjobs"]: report["operator_cpu_s_per_1000_launches"]
+            for _, report, _ in results if report["replicas"] == 1 and not report["burst_drain_s"]
+            and report["operator_cpu_s_per_1000_launches"]}
 
 
 def summary_table(results: list[tuple[Run, dict[str, Any], dict[str, Any]]]) -> str:
@@ -90,6 +109,7 @@ def summary_table(results: list[tuple[Run, dict[str, Any], dict[str, Any]]]) -> 
               "writes/occ | peak RSS (MiB) | CPU s / 1000 launches | launches/s | burst drain (s) | "
               "ceiling creates/s | by replica | targets |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    single = single_replica_cpu(results)
     for run, report, details in results:
         by = ", ".join(f"{k.rsplit('-', 1)[-1]}: {v}" for k, v in report["launches_by_replica"].items())
         lines.append(
@@ -99,7 +119,8 @@ def summary_table(results: list[tuple[Run, dict[str, Any], dict[str, Any]]]) -> 
             f"{report['writes_per_occurrence']} | {report['operator_peak_rss_mib']} | "
             f"{report['operator_cpu_s_per_1000_launches']} | {report['launches_per_s']} | "
             f"{report['burst_drain_s'] if report['burst_drain_s'] is not None else '-'} | "
-            f"{report['ceiling_creates_per_s']} | {by} | {'; '.join(targets(report, details))} |")
+            f"{report['ceiling_creates_per_s']} | {by} | "
+            f"{'; '.join(targets(report, details, single.get(report['recurringjobs'])))} |")
     return "\n".join(lines)
 
 
@@ -133,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the 2-minute set (make bench-quick)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="just these runs")
     parser.add_argument("--out", type=Path, default=Path("out/bench"))
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: the summary and plots of the runs already in OUT")
     args = parser.parse_args(argv)
     runs = [run for run in (QUICK if args.quick else FULL) if not args.only or run.name in args.only]
     if not runs:
@@ -141,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     failed = 0
     for run in runs:
+        if args.summarize:
+            if (args.out / run.name / "report.json").exists():
+                results.append((run, json.loads((args.out / run.name / "report.json").read_text()),
+                                json.loads((args.out / run.name / "details.json").read_text())))
+            continue
         argv_run = run.argv(args.out)
         print(f"== {run.name}: {' '.join(argv_run[1:])}", file=sys.stderr, flush=True)
         started = time.monotonic()
@@ -155,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {run.name}: done in {time.monotonic() - started:.0f}s (exit {code})", file=sys.stderr)
     if results:
         machine = results[0][2].get("machine", "?")
-        date = results[0][2].get("date", "?")
+        dates = sorted({str(details.get("date", "?")) for _, _, details in results})
+        date = dates[0] if len(dates) == 1 else f"{dates[0]} .. {dates[-1]}"
         command = " ".join(["bench/bench_suite.py", *(argv if argv is not None else sys.argv[1:])])
-        text = (f"Measured {date} on {machine} with `{command}` (each row's own command is in "
+        text = (f"Measured {date} on {machine} with `{command}` (each row's own command and date are in "
                 f"OUT/<run>/details.json).\n\n{summary_table(results)}\n")
         (args.out / "summary.md").write_text(text)
         plots(args.out, results)
