@@ -36,3 +36,12 @@ def test_the_one_replica_cpu_comes_from_steady_runs_only() -> None:
 def test_an_uneven_split_misses_the_share_target() -> None:
     verdicts = "; ".join(targets(report(2, 3.0, {"op-1": 70, "op-2": 30}), {}))
     assert "each replica 1/R +- 15 %: MISSES" in verdicts
+
+
+def test_the_lag_and_memory_targets_are_judged_at_10000_only() -> None:
+    big = report(1, 5.0, recurringjobs=100_000)
+    big["operator_peak_rss_mib"] = 756.0
+    assert not any("RSS" in t for t in targets(big, {}))
+    ten = report(1, 3.9, recurringjobs=10_000)
+    ten["operator_peak_rss_mib"] = 285.0
+    assert "peak RSS <= 300 MiB: holds" in targets(ten, {})
