@@ -13,19 +13,17 @@ may still finish). Per-Job annotations override the defaults:
     devcluster.recurringjob.dev/duration: "3s"
     devcluster.recurringjob.dev/outcome: Failed
 
-One task drives every Job: it consumes the store's Job events and keeps a heap of finish times,
-so ten thousand running Jobs cost ten thousand heap entries, not ten thousand tasks. Remaining
-time is derived from `status.startTime`, so Jobs restored from --data-dir still finish. Finishing
-and stopping are written to the audit log as controller lines (audit.py).
+One task drives every Job: it consumes the store's Job events and keeps a heap of finish times on
+the event loop's clock (jobtimers.py), so ten thousand running Jobs cost ten thousand heap entries,
+not ten thousand tasks. Remaining time is derived from `status.startTime`, so Jobs restored from
+--data-dir still finish (start() resumes them). Finishing and stopping are written to the audit
+log as controller lines (audit.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import heapq
-import itertools
 import logging
 import time
 from datetime import UTC, datetime
@@ -34,11 +32,11 @@ from typing import Any
 from recurringjob.devcluster import apierrors
 from recurringjob.devcluster.audit import JOB_CONTROLLER, AuditLog, controller_entry
 from recurringjob.devcluster.durations import parse_duration
+from recurringjob.devcluster.jobtimers import JOBS, JobKey, JobTimerController, job_key
 from recurringjob.devcluster.objectmeta import now_rfc3339
-from recurringjob.devcluster.store import Obj, Store, Subscription
+from recurringjob.devcluster.store import Obj, Store
 from recurringjob.errors import UserError
 
-JOBS = ("batch", "jobs")
 DURATION_ANNOTATION = "devcluster.recurringjob.dev/duration"
 OUTCOME_ANNOTATION = "devcluster.recurringjob.dev/outcome"
 OUTCOMES = ("Complete", "Failed")
@@ -47,25 +45,19 @@ _EVENTS_PER_YIELD = 200  # a burst of thousands of creates must not starve the H
 
 log = logging.getLogger(__name__)
 
-JobKey = tuple[str, str]  # (namespace, name)
 
+class JobSimulator(JobTimerController):
+    events_per_yield = _EVENTS_PER_YIELD  # a long burst must not starve the finish timers either
 
-class JobSimulator:
     def __init__(self, store: Store, default_duration: float, default_outcome: str,
                  audit: AuditLog | None = None) -> None:
         if default_outcome not in OUTCOMES:
             raise UserError(f"job outcome must be one of {', '.join(OUTCOMES)}, got {default_outcome!r}")
-        self.store = store
+        super().__init__(store, task_name="devcluster-jobsim", display_name="job simulator", logger=log)
         self.default_duration = default_duration
         self.default_outcome = default_outcome
-        # key -> (uid, due on the loop clock); heap entries not matching it are stale and skipped.
-        self._running: dict[JobKey, tuple[str, float]] = {}
-        self._timers: list[tuple[float, int, JobKey, str]] = []
-        self._sequence = itertools.count()
         self._stopped: set[str] = set()  # uids stopped by a Foreground deletion, until they are gone
         self.audit = audit  # controller lines: finished, stopped (audit.py)
-        self._subscription: Subscription | None = None
-        self._task: asyncio.Task[None] | None = None
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,81 +81,42 @@ class JobSimulator:
 
     @property
     def running(self) -> int:
-        return len(self._running)
+        return len(self._timers)
 
-    async def start(self) -> None:
-        """Call after the store's state is loaded: Jobs already there are resumed from startTime."""
-        self._subscription, initial = self.store.subscribe(JOBS)
-        for type_, job, _ in initial:
-            self._on_event(type_, job)
-        self._task = asyncio.create_task(self._run(self._subscription), name="devcluster-jobsim")
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()  # Subscription.next awaits plainly (no wait_for), so this always lands
-            await asyncio.wait({task})
-        if task is not None and not task.cancelled():
-            with contextlib.suppress(Exception):
-                task.result()
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
-
-    async def _run(self, subscription: Subscription) -> None:
-        loop = asyncio.get_running_loop()
-        while not subscription.closed:  # closed: the server is shutting down
-            try:
-                self._fire_due_timers(loop.time())
-                timeout = max(0.0, self._timers[0][0] - loop.time()) if self._timers else None
-                event = await subscription.next(timeout)
-                handled = 0
-                while event is not None:
-                    self._on_event(event[0], event[1])
-                    handled += 1
-                    if handled % _EVENTS_PER_YIELD == 0:  # a long burst must not starve timers either
-                        await asyncio.sleep(0)
-                        self._fire_due_timers(loop.time())
-                    event = await subscription.next(0) if subscription.pending() else None
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # one odd Job must not stop every other Job from finishing
-                log.exception("job simulator step failed")
-                await asyncio.sleep(0.1)
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()  # durations are measured, not read from a wall clock
 
     # ---- Job lifecycle -------------------------------------------------------------------------
 
     def _on_event(self, type_: str, job: Obj) -> None:
         meta = job["metadata"]
-        key: JobKey = (meta.get("namespace", ""), meta["name"])
+        key = job_key(job)
         uid = meta.get("uid", "")
         status = job.get("status") or {}
         if type_ == "DELETED":
-            running = self._running.get(key, ("", 0.0))[0] == uid
-            if running:
-                del self._running[key]
+            running = self._timers.cancel(key, uid)
             if uid in self._stopped:
                 self._stopped.discard(uid)
             elif running:  # Background deletion: its pods ran until the Job object was gone
                 self._audit_stopped(job, None)
             return
         if uid in self._stopped or _finished(status):
-            self._running.pop(key, None)  # finished Jobs need nothing more
+            self._timers.cancel(key)  # finished Jobs need nothing more
             return
         if meta.get("deletionTimestamp"):
             if FOREGROUND in (meta.get("finalizers") or ()):
                 self._stop_for_deletion(key, job)  # Foreground: the pods die before the Job
-            elif key not in self._running and status.get("active"):
+            elif key not in self._timers and status.get("active"):
                 self._resume(key, job)  # Background: the pods run on until the Job object is gone
             return
         spec = job.get("spec") or {}
         if spec.get("suspend"):
-            if key in self._running or not _has_condition(status, "Suspended"):
+            if key in self._timers or not _has_condition(status, "Suspended"):
                 self._suspend(key, job)
             return
         if not status.get("startTime") or _has_condition(status, "Suspended"):
             self._start(key, job)
-        elif key not in self._running:
+        elif key not in self._timers:
             self._resume(key, job)  # running before a restart: only the remaining time is left
 
     def _stop_for_deletion(self, key: JobKey, job: Obj) -> None:
@@ -172,8 +125,7 @@ class JobSimulator:
         (the garbage collector drops it), and the Job must not look like it runs again then."""
         uid = job["metadata"].get("uid", "")
         self._stopped.add(uid)
-        if self._running.get(key, ("", 0.0))[0] == uid:
-            del self._running[key]
+        self._timers.cancel(key, uid)
         current = self.store.peek(JOBS, key[0], key[1])  # the event may be stale: write on the latest
         if current is None or current["metadata"].get("uid") != uid:
             return
@@ -209,26 +161,17 @@ class JobSimulator:
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
         if isinstance(deadline, int | float) and not isinstance(deadline, bool):
             remaining = min(remaining, deadline - elapsed)
-        due = asyncio.get_running_loop().time() + max(0.0, remaining)
-        uid = job["metadata"].get("uid", "")
-        self._running[key] = (uid, due)
-        heapq.heappush(self._timers, (due, next(self._sequence), key, uid))
+        self._timers.set(key, job["metadata"].get("uid", ""), self._now() + max(0.0, remaining))
 
     def _suspend(self, key: JobKey, job: Obj) -> None:
-        self._running.pop(key, None)
+        self._timers.cancel(key)
         status = {k: v for k, v in (job.get("status") or {}).items() if k not in ("active", "ready")}
         status["conditions"] = _set_condition(status, "Suspended", "True", "JobSuspended", "Job suspended")
         self._write_status(job, status)
 
-    def _fire_due_timers(self, now: float) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            due, _, key, uid = heapq.heappop(self._timers)
-            if self._running.get(key) != (uid, due):
-                continue  # deleted, suspended or re-armed since
-            del self._running[key]
-            job = self.store.peek(JOBS, key[0], key[1])
-            if job is None or job["metadata"].get("uid", "") != uid:
-                continue
+    def _fire(self, key: JobKey, uid: str, now: float) -> None:
+        job = self.store.peek(JOBS, key[0], key[1])
+        if job is not None and job["metadata"].get("uid", "") == uid:
             self._finish(job)
 
     def _finish(self, job: Obj) -> None:

@@ -17,7 +17,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -428,19 +428,16 @@ class Scheduler:
         background propagation, so no plan() will ever book them); returns how many were released."""
         live = {str((rj.get("metadata") or {}).get("uid"))
                 for rj in map(self.cache.recurringjob, self.cache.recurringjob_keys()) if rj is not None}
-        jobs: Iterable[Mapping[str, Any]] = self.cache.iter_jobs()
+        orphans = orphaned_locks(self.cache.iter_jobs(), live, self.now(), self.max_request_seconds)
         sharding = self.sharding
         shards: dict[tuple[str, str], int] = {}
-        if sharding is not None:  # each shard's leader sweeps the Jobs of its own shard
-            mine = []
-            for job in jobs:
-                shard = sharding.shard_of(controller_uid(job) or "")
-                if sharding.leads(shard):
-                    meta = job.get("metadata") or {}
-                    shards[(str(meta.get("namespace") or ""), str(meta.get("name") or ""))] = shard
-                    mine.append(job)
-            jobs = mine
-        orphans = orphaned_locks(jobs, live, self.now(), self.max_request_seconds)
+        if sharding is not None:
+            # each shard's leader releases the orphans of its own shard; hashed after the cheap
+            # orphan test, not for every cached Job every sweep (a cost every replica paid)
+            for namespace, name in orphans:
+                job = self.cache.job(namespace, name)
+                shards[(namespace, name)] = sharding.shard_of((controller_uid(job) if job else None) or "")
+            orphans = [at for at in orphans if sharding.leads(shards[at])]
         for namespace, name in orphans:
             token = acting_shard.set(shards.get((namespace, name), 0))
             try:
