@@ -16,37 +16,31 @@ import signal
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import make_kubectl
 from faketime_env import faketime_env
 from operator_support import (
     SCHEDULED,
     Replica,
-    apply_crds,
     audit,
+    crd_kubectl,
     duplicates,
-    environment_ok,
     job_creates,
     lease_holder,
+    needs_crds,
     recurringjob,
+    ts,
     wait_for,
 )
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 FAST, SLOW = 180.0, -120.0
 OLD_PERIOD, NEW_PERIOD = 3, 2  # "*/3 * * * * *" edited to "*/2 * * * * *"
 STEADY_LAG = 1.0
 HANDOVER_LAG = 3.0
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def edit_schedule(kubectl: Callable[..., Any], cluster: DevCluster, name: str) -> float:
@@ -86,8 +80,7 @@ def expected_occurrences(first: float, edited_at: float, anchor: float, end: flo
 
 
 def test_skewed_replicas_fire_on_the_servers_clock(devcluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = make_kubectl(devcluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     fast = Replica(devcluster, tmp_path, "fast-180s", env=faketime_env(FAST)).start()
     slow = Replica(devcluster, tmp_path, "slow-120s", env=faketime_env(SLOW))
     try:

@@ -7,38 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from example_crd import example_crd, spec_n_schema
 from kopf.testing import KopfRunner
 from kubernetes import client, config
 from kubernetes.config import kube_config
 from recurringjob.devcluster.server import DevCluster
 
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "gadgets.example.dev"},
-    "spec": {
-        "group": "example.dev",
-        "scope": "Namespaced",
-        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+CRD = example_crd("Gadget", spec_n_schema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}))
 
 OPERATOR = """
 import os

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import KubectlRunner, make_kubectl
+from example_crd import example_crd
 from k8s_protobuf import CORE, META, envelope, new
 from recurringjob.devcluster.server import DevCluster
 
@@ -318,26 +319,9 @@ def configmap(name: str) -> bytes:
     return envelope("v1", "ConfigMap", obj)
 
 
-WIDGET_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "gadgets.example.dev"},
-    "spec": {
-        "group": "example.dev",
-        "scope": "Namespaced",
-        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
-                },
-            }
-        ],
-    },
-}
+WIDGET_CRD = example_crd(
+    "Gadget", {"type": "object", "x-kubernetes-preserve-unknown-fields": True}, status_subresource=False
+)
 
 
 def test_bad_protobuf_bodies_get_kube_status_codes(cluster: DevCluster, kubectl: KubectlRunner) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from example_crd import example_crd, spec_n_schema
 from kubernetes import client, config, watch
 from kubernetes.aio import client as aclient
 from kubernetes.aio import config as aconfig
@@ -15,33 +16,7 @@ from kubernetes.aio.leaderelection.resourcelock.leaselock import LeaseLock
 from kubernetes.client.rest import ApiException
 from recurringjob.devcluster.server import DevCluster
 
-CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "counters.example.dev"},
-    "spec": {
-        "group": "example.dev",
-        "scope": "Namespaced",
-        "names": {"plural": "counters", "singular": "counter", "kind": "Counter"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object", "properties": {"n": {"type": "integer"}}},
-                            "status": {"type": "object", "properties": {"seen": {"type": "integer"}}},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+CRD = example_crd("Counter", spec_n_schema({"type": "object", "properties": {"seen": {"type": "integer"}}}))
 
 
 class FixedLeaseLock(LeaseLock):

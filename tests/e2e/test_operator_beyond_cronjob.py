@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import make_kubectl
-from operator_support import apply_crds, audit, get_json, job_creates, recurringjob, replicas, wait_for
+from operator_support import audit, get_json, job_creates, leading_replica, recurringjob, wait_for
 from recurringjob.devcluster.server import DevCluster
 
 NAMESPACES = ("trigger", "backfill", "buffer", "maxruns", "onfailure", "jitter")
@@ -54,16 +53,8 @@ def condition(kubectl: Any, name: str, namespace: str, kind: str) -> dict[str, A
 @pytest.fixture(scope="module")
 def env(module_devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("beyond-cronjob")
-    cluster = module_devcluster
-    kubectl = make_kubectl(cluster, workdir / "kubectl-cache")
-    apply_crds(kubectl)
-    namespaces = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-                         for ns in NAMESPACES)
-    kubectl("apply", "-f", "-", input=namespaces)
-    with replicas(cluster, workdir, 1) as [replica]:
-        wait_for(lambda: "started leading" in replica.log(), 20, what="the replica to lead")
-        yield {"cluster": cluster, "kubectl": kubectl, "replica": replica}
-        assert "Traceback" not in replica.log(), replica.log()[-3000:]
+    with leading_replica(module_devcluster, workdir, NAMESPACES) as env:
+        yield env
 
 
 def test_a_trigger_launches_once_per_id_while_suspended_and_across_a_restart(env: dict[str, Any]) -> None:

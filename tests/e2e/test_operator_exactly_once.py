@@ -14,14 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import make_kubectl
 from operator_support import (
-    apply_crds,
     audit,
     get_json,
     job_creates,
+    leading_replica,
     recurringjob,
-    replicas,
     wait_for,
 )
 from recurringjob.devcluster.faultclient import FaultClient
@@ -59,17 +57,8 @@ def deletes_by(cluster: DevCluster, client: str, namespace: str) -> list[dict[st
 @pytest.fixture(scope="module")
 def env(module_devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("exactly-once")
-    cluster = module_devcluster
-    kubectl = make_kubectl(cluster, workdir / "kubectl-cache")
-    apply_crds(kubectl)
-    namespaces = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-                         for ns in NAMESPACES)
-    kubectl("apply", "-f", "-", input=namespaces)
-    with replicas(cluster, workdir, 1, "--max-request-seconds", "3") as [replica]:
-        wait_for(lambda: "started leading" in replica.log(), 20, what="the replica to lead")
-        yield {"cluster": cluster, "kubectl": kubectl, "replica": replica, "workdir": workdir,
-               "faults": FaultClient(cluster.url)}
-        assert "Traceback" not in replica.log(), replica.log()[-3000:]
+    with leading_replica(module_devcluster, workdir, NAMESPACES, "--max-request-seconds", "3") as env:
+        yield {**env, "faults": FaultClient(module_devcluster.url)}
 
 
 def test_a_finished_job_deleted_while_the_operator_is_down_is_not_run_again(env: dict[str, Any]) -> None:

@@ -9,40 +9,28 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import make_kubectl
 from operator_support import (
     SCHEDULED,
-    apply_crds,
     audit,
+    crd_kubectl,
     duplicates,
-    environment_ok,
     job_creates,
     lease_holder,
+    needs_crds,
     recurringjob,
     replicas,
+    ts,
     wait_for,
 )
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 LEASE_DURATION = 3.0  # FAST_LEASE in operator_support
 NAMES = ("alpha", "beta", "gamma")
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def setup_cluster(cluster: DevCluster, tmp_path: Path) -> Callable[..., Any]:
-    kubectl = make_kubectl(cluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
-    return kubectl
 
 
 def apply_every_second(kubectl: Callable[..., Any]) -> None:
@@ -70,7 +58,7 @@ def writers(cluster: DevCluster, since: float = 0.0, until: float = float("inf")
 
 
 def test_two_replicas_share_one_lease_and_sigkill_hands_over(devcluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = setup_cluster(devcluster, tmp_path)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     with replicas(devcluster, tmp_path, 2) as pods:
         leader_id = wait_for(lambda: lease_holder(kubectl), 20, what="a lease holder")
         apply_every_second(kubectl)
@@ -97,7 +85,7 @@ def test_two_replicas_share_one_lease_and_sigkill_hands_over(devcluster: DevClus
 
 def test_a_paused_leader_does_not_act_when_it_wakes_and_sigterm_releases(
         devcluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = setup_cluster(devcluster, tmp_path)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     with replicas(devcluster, tmp_path, 2) as pods:
         leader_id = wait_for(lambda: lease_holder(kubectl), 20, what="a lease holder")
         apply_every_second(kubectl)

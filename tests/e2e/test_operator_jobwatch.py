@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import KubectlRunner, make_kubectl
+from conftest import KubectlRunner
 from operator_support import (
     SCHEDULED,
-    apply_crds,
-    environment_ok,
+    crd_kubectl,
+    create_namespaces,
     get_json,
     job_creates,
+    needs_crds,
     recurringjob,
     replicas,
     wait_for,
@@ -29,7 +30,7 @@ from operator_support import (
 from recurringjob.devcluster.faultclient import FaultClient
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 OPERATOR = "replica-1"
 JOBS_OF_OPERATOR = {"resources": ["jobs"], "clients": [OPERATOR]}
@@ -37,9 +38,8 @@ JOBS_OF_OPERATOR = {"resources": ["jobs"], "clients": [OPERATOR]}
 
 @pytest.fixture()
 def setup(devcluster: DevCluster, tmp_path: Path) -> Iterator[tuple[DevCluster, KubectlRunner, Path]]:
-    kubectl = make_kubectl(devcluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
-    kubectl("apply", "-f", "-", input="apiVersion: v1\nkind: Namespace\nmetadata: {name: watched}\n")
+    kubectl = crd_kubectl(devcluster, tmp_path)
+    create_namespaces(kubectl, ["watched"])
     yield devcluster, kubectl, tmp_path
 
 

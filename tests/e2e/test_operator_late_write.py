@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import make_kubectl
-from operator_support import apply_crds, audit, lease_holder, recurringjob, replicas, wait_for
+from operator_support import audit, crd_kubectl, lease_holder, recurringjob, replicas, wait_for
 from recurringjob.devcluster.faultclient import FaultClient
 from recurringjob.devcluster.server import DevCluster
 
@@ -30,8 +29,7 @@ def creates(cluster: DevCluster, name: str | None = None) -> list[dict[str, Any]
 
 @pytest.fixture()
 def env(devcluster: DevCluster, tmp_path: Any) -> Iterator[dict[str, Any]]:
-    kubectl = make_kubectl(devcluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     kubectl("create", "namespace", "wire")
     with replicas(devcluster, tmp_path, 2, "--max-request-seconds", MAX_REQUEST_SECONDS) as started:
         yield {"cluster": devcluster, "kubectl": kubectl, "replicas": started,

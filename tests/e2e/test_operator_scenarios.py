@@ -9,27 +9,25 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import make_kubectl
 from operator_support import (
     NAME_LABEL,
     SCHEDULED,
-    apply_crds,
     audit,
     duplicates,
-    environment_ok,
     get_json,
     job_creates,
+    leading_replica,
+    needs_crds,
     recurringjob,
-    replicas,
+    ts,
     wait_for,
 )
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 SCENARIOS = {
     "basic": [recurringjob("tick", "basic", "*/2 * * * * *", duration="1s")],
@@ -43,25 +41,14 @@ SCENARIOS = {
 }
 
 
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 @pytest.fixture(scope="module")
 def env(module_devcluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     workdir = tmp_path_factory.mktemp("operator")
-    kubectl = make_kubectl(module_devcluster, workdir / "kubectl-cache")
-    apply_crds(kubectl)
-    namespaces = "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-                         for ns in SCENARIOS)
-    kubectl("apply", "-f", "-", input=namespaces)
-    with replicas(module_devcluster, workdir, 1) as [replica]:
-        wait_for(lambda: "started leading" in replica.log(), 20, what="the replica to lead")
+    with leading_replica(module_devcluster, workdir, SCENARIOS) as env:
         for manifests in SCENARIOS.values():
             for manifest in manifests:
-                kubectl("apply", "-f", "-", input=manifest)
-        yield {"cluster": module_devcluster, "kubectl": kubectl, "replica": replica, "workdir": workdir}
-        assert "Traceback" not in replica.log(), replica.log()[-3000:]
+                env["kubectl"]("apply", "-f", "-", input=manifest)
+        yield env
 
 
 def test_second_level_schedule_launches_each_occurrence_once(env: dict[str, Any]) -> None:

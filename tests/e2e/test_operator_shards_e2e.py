@@ -14,36 +14,30 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from conftest import make_kubectl
 from operator_support import (
     SCHEDULED,
-    apply_crds,
     audit,
+    crd_kubectl,
     duplicates,
-    environment_ok,
     get_json,
     job_creates,
+    needs_crds,
     recurringjob,
     replicas,
+    ts,
     wait_for,
 )
 from recurringjob.core.shards import shard_of
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 SHARDS = 4
 LEASE_DURATION = 3.0  # FAST_LEASE in operator_support
 NAMES = tuple(f"rj-{index}" for index in range(8))
-
-
-def ts(value: str) -> float:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def shard_holders(kubectl: Callable[..., Any]) -> dict[int, str]:
@@ -76,8 +70,7 @@ def lease_acquired_at(cluster: DevCluster, lease: str, client: str, since: float
 
 def test_shards_are_shared_taken_over_after_a_kill_and_handed_back_on_sigterm(
         devcluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = make_kubectl(devcluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     with replicas(devcluster, tmp_path, 3, "--shards", str(SHARDS)) as pods:
         identities = {pod.identity for pod in pods}
         holders = wait_for(lambda: settled(kubectl, identities), 40, what="4 shards over 3 replicas")

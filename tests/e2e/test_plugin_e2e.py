@@ -4,30 +4,14 @@ one operator replica launching Jobs."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_support import crds_path, recurringjob, replicas, wait_for
+from operator_support import crds_path, plugin_kubectl, recurringjob, replicas, wait_for
 from recurringjob.devcluster.server import DevCluster
 
 NS = "plugin"
-
-
-def plugin_runner(cluster: DevCluster, home: Path):  # type: ignore[no-untyped-def]
-    env = dict(os.environ, KUBECONFIG=cluster.kubeconfig, HOME=str(home), KUBECACHEDIR=str(home / "cache"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=60, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +23,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevClust
 
 def test_plugin_commands_through_kubectl(cluster: tuple[DevCluster, Path]) -> None:
     dev, workdir = cluster
-    k = plugin_runner(dev, workdir)
+    k = plugin_kubectl(dev, workdir)
     k("apply", "-f", crds_path())
     manifests = "---\n".join([
         f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {NS}}}\n",

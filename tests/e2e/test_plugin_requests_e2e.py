@@ -4,14 +4,19 @@ log: one Job per trigger id, however often the id is sent; one Job per backfille
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_support import apply_crds, get_json, job_creates, recurringjob, replicas, wait_for
+from operator_support import (
+    apply_crds,
+    get_json,
+    job_creates,
+    plugin_kubectl,
+    recurringjob,
+    replicas,
+    wait_for,
+)
 from recurringjob.devcluster.server import DevCluster
 
 NS = "requests"
@@ -19,19 +24,6 @@ TRIGGER_ID = "recurringjob.dev/trigger-id"
 # yearly at 03:00 on 1 January: nothing fires by schedule while the test runs; 2020-2022 are three
 # past occurrences to backfill
 YEARLY = "0 3 1 1 *"
-
-
-def kubectl_runner(cluster: DevCluster, home: Path):  # type: ignore[no-untyped-def]
-    env = dict(os.environ, KUBECONFIG=cluster.kubeconfig, HOME=str(home), KUBECACHEDIR=str(home / "cache"),
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-
-    def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=timeout, env=env)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
-        return proc
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +40,7 @@ def creates_for(dev: DevCluster, request_id: str) -> list[str]:
 
 def test_trigger_backfill_describe_resume(cluster: tuple[DevCluster, Path]) -> None:
     dev, workdir = cluster
-    k = kubectl_runner(dev, workdir)
+    k = plugin_kubectl(dev, workdir, default_timeout=120)
     rj = ["-n", NS]
     apply_crds(k)
     (workdir / "objects.yaml").write_text("---\n".join([

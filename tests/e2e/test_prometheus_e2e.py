@@ -27,24 +27,22 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-from conftest import make_kubectl
 from operator_support import (
     REPO,
-    apply_crds,
-    environment_ok,
+    crd_kubectl,
     free_port,
     get_json,
     job_creates,
     lease_holder,
+    needs_crds,
     recurringjob,
     replicas,
     wait_for,
 )
 from recurringjob.devcluster.server import DevCluster
 
-pytestmark = pytest.mark.skipif(not environment_ok(), reason="crds/recurringjob.yaml not written yet")
+pytestmark = needs_crds
 
 PROMETHEUS_BIN = REPO / ".tools" / "bin" / "prometheus"
 DASHBOARD = REPO / "dashboards" / "recurringjob-operator.json"
@@ -172,8 +170,7 @@ def grafana_expand(expr: str, variables: Mapping[str, str]) -> str:
 
 
 def test_dashboard_and_alerts_against_a_real_prometheus(devcluster: DevCluster, tmp_path: Path) -> None:
-    kubectl = make_kubectl(devcluster, tmp_path / "kubectl-cache")
-    apply_crds(kubectl)
+    kubectl = crd_kubectl(devcluster, tmp_path)
     with replicas(devcluster, tmp_path, 2) as pods:
         prometheus = Prometheus(tmp_path, [p.metrics_port for p in pods])
         try:
