@@ -458,8 +458,8 @@ def main(argv: list[str] | None = None, runner: Callable[..., dict[str, Any]] = 
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="run the operator under py-spy; its collapsed stacks go to FILE")
     parser.add_argument("--profile-replica", type=int, default=1, metavar="K",
-                        help="which replica --profile runs under py-spy (1-based; default 1: usually the "
-                             "first leader, 2: with --shards 1 usually a follower)")
+                        help="which replica --profile runs under py-spy (1-based, default 1; which one "
+                             "leads is decided by the Lease race: the report names the leader)")
     parser.add_argument("--operator-arg", action="append", default=[], metavar="ARG",
                         help="extra `recurringjob run` argument e.g. --operator-arg=--workers=32")
     parser.add_argument("--replicas", type=int, default=1, help="operator replicas (default: %(default)s)")
